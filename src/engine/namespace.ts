@@ -1,0 +1,1061 @@
+/**
+ * The zone state machine of one namespace (NVMe ZNS 1.1 §2.1 and §3.4), in LBAs.
+ *
+ * Pure: no I/O, no clock, no logging. Every operation either succeeds and may change zones, or
+ * returns a Rejection and changes nothing at all. The zones a successful operation changed are
+ * available from lastChanges() (so a store can persist exactly those) and the operation can be
+ * undone with revertLastOperation() (so a store can roll back when persisting fails).
+ *
+ * Per-zone state lives in typed arrays: about 40 bytes per zone, O(1) per single-zone command.
+ * Open/active accounting covers sequential-write-required zones; host-aware (SWP) zones follow
+ * the same states but, as in ZBC, their limits are advisory and they hold no resources.
+ */
+import { Geometry, resolveGeometry } from './geometry.js';
+import { Rejection, Status, NvmeStatus } from './status.js';
+import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from './zone.js';
+
+const NOT_WP = ZoneState.NOT_WP;
+const EMPTY = ZoneState.EMPTY;
+const IOPEN = ZoneState.IMPLICIT_OPEN;
+const EOPEN = ZoneState.EXPLICIT_OPEN;
+const CLOSED = ZoneState.CLOSED;
+const READ_ONLY = ZoneState.READ_ONLY;
+const FULL = ZoneState.FULL;
+const OFFLINE = ZoneState.OFFLINE;
+
+/** Attributes a reset clears (ZNS §3.4.3.1.4): ZDEV, FZR, RZR, ZFC. */
+const RESET_CLEARS = ZoneAttr.ZDEV | ZoneAttr.FZR | ZoneAttr.RZR | ZoneAttr.ZFC;
+
+/** Internal per-zone flag bits (not NVMe attributes). */
+export const ZoneFlag = Object.freeze({
+  /** An SWP zone was written somewhere other than its write pointer (blkzone "non-seq"). */
+  NON_SEQ: 0x01,
+});
+
+export type ZoneCommand = 'open' | 'close' | 'finish' | 'reset' | 'offline';
+export type FaultCommand = 'readonly' | 'offline';
+
+/** Report filters of Zone Management Receive (ZRASF), plus `not-wp` for conventional zones. */
+export type ReportFilter =
+  | 'all'
+  | 'empty'
+  | 'implicit-open'
+  | 'explicit-open'
+  | 'closed'
+  | 'full'
+  | 'read-only'
+  | 'offline'
+  | 'attributes'
+  | 'not-wp';
+
+export const REPORT_FILTERS: readonly ReportFilter[] = [
+  'all', 'empty', 'implicit-open', 'explicit-open', 'closed', 'full', 'read-only', 'offline',
+  'attributes', 'not-wp',
+];
+
+export interface ZoneDescriptor {
+  zone: number;
+  type: ZoneType;
+  state: ZoneState;
+  /** First LBA. */
+  zslba: number;
+  /** Zone size in LBAs. */
+  zsze: number;
+  /** Writable LBAs. */
+  zcap: number;
+  /**
+   * Absolute write pointer in LBAs: the end of written data. It is meaningful for Empty, open
+   * and Closed zones; reports print it the way each tool does for Full, Read Only and Offline.
+   */
+  wp: number;
+  attrs: number;
+  attrsInfo: number;
+  nonSeq: boolean;
+  resets: number;
+  finishes: number;
+  lbasWritten: number;
+  /** Descriptor extension data, when the zone has one (ZDEV set). */
+  ext?: Uint8Array;
+}
+
+export interface ReportOptions {
+  /** Report starts at the zone holding this LBA. */
+  slba?: number;
+  filter?: ReportFilter;
+  /** At most this many descriptors. */
+  max?: number;
+  /** Partial report: nrZones counts only the descriptors returned (ZRA bit 16). */
+  partial?: boolean;
+}
+
+export interface ZoneReport {
+  /** Matching zones from the start zone to the end of the namespace, or only those returned. */
+  nrZones: number;
+  zones: ZoneDescriptor[];
+}
+
+export interface ZoneCounts {
+  empty: number;
+  implicitOpen: number;
+  explicitOpen: number;
+  closed: number;
+  full: number;
+  readOnly: number;
+  offline: number;
+  conventional: number;
+  /** Open zones holding an open resource (SWR only). */
+  open: number;
+  /** Zones holding an active resource (SWR only). */
+  active: number;
+}
+
+/** What a zone looked like before an operation changed it. */
+interface ZoneSnapshot {
+  zone: number;
+  state: number;
+  wp: number;
+  attrs: number;
+  flags: number;
+  resets: number;
+  finishes: number;
+  written: number;
+  ioSeq: number;
+  ext: Uint8Array | undefined;
+}
+
+/** Raised while loading persisted zones that cannot be valid. */
+export class ZoneLoadError extends Error {
+  constructor(readonly zone: number, readonly field: string, message: string) {
+    super(`zone ${zone}: ${message}`);
+    this.name = 'ZoneLoadError';
+  }
+}
+
+export class ZonedNamespace {
+  readonly geometry: Readonly<Geometry>;
+  readonly lbaSize: number;
+  /** Total LBAs. */
+  readonly nlba: number;
+  /** LBAs per zone (0 when not zoned). */
+  readonly zoneLbas: number;
+  /** Writable LBAs per sequential zone. */
+  readonly capLbas: number;
+  readonly nrZones: number;
+  readonly convZones: number;
+  readonly maxOpen: number;
+  readonly maxActive: number;
+  /** Zone append limit in LBAs (0 = none). */
+  readonly zaslLbas: number;
+  readonly seqType: ZoneType;
+  readonly autoTransition: boolean;
+
+  private readonly state: Uint8Array;
+  private readonly wp: Float64Array;
+  private readonly attrs: Uint8Array;
+  private readonly flags: Uint8Array;
+  private readonly resets: Uint32Array;
+  private readonly finishes: Uint32Array;
+  private readonly written: Float64Array;
+  private readonly ext = new Map<number, Uint8Array>();
+
+  /** FIFO of implicitly opened resource-holding zones, oldest at the head (doubly linked). */
+  private readonly ioPrev: Int32Array;
+  private readonly ioNext: Int32Array;
+  private readonly ioSeq: Float64Array;
+  private ioHead = -1;
+  private ioTail = -1;
+  private ioCounter = 0;
+
+  private nrOpen = 0;
+  private nrActive = 0;
+  private readonly stateCount = new Int32Array(16);
+
+  /** Change journal of the last mutating operation. */
+  private journal: ZoneSnapshot[] = [];
+  private readonly touched: Uint32Array;
+  private epoch = 1;
+
+  constructor(geometry: Partial<Geometry> = {}) {
+    const g = resolveGeometry(geometry);
+    this.geometry = Object.freeze(g);
+    this.lbaSize = g.lbaSize;
+    this.nlba = g.capacity / g.lbaSize;
+    this.zoneLbas = g.zoned ? g.zoneSize / g.lbaSize : 0;
+    this.capLbas = g.zoned ? g.zoneCapacity / g.lbaSize : 0;
+    this.nrZones = g.zoned ? g.capacity / g.zoneSize : 0;
+    this.convZones = g.convZones;
+    this.maxOpen = g.maxOpen;
+    this.maxActive = g.maxActive;
+    this.zaslLbas = g.zasl / g.lbaSize;
+    this.seqType = g.zoneModel === 'host-aware' ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
+    this.autoTransition = g.autoTransition;
+
+    const n = this.nrZones;
+    this.state = new Uint8Array(n);
+    this.wp = new Float64Array(n);
+    this.attrs = new Uint8Array(n);
+    this.flags = new Uint8Array(n);
+    this.resets = new Uint32Array(n);
+    this.finishes = new Uint32Array(n);
+    this.written = new Float64Array(n);
+    this.ioPrev = new Int32Array(n).fill(-1);
+    this.ioNext = new Int32Array(n).fill(-1);
+    this.ioSeq = new Float64Array(n);
+    this.touched = new Uint32Array(n);
+    for (let z = 0; z < n; z++) {
+      const conv = z < this.convZones;
+      this.state[z] = conv ? NOT_WP : EMPTY;
+      this.wp[z] = z * this.zoneLbas;
+    }
+    this.stateCount[NOT_WP] = this.convZones;
+    this.stateCount[EMPTY] = n - this.convZones;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Geometry helpers
+
+  get zoned(): boolean {
+    return this.geometry.zoned;
+  }
+
+  zoneOf(lba: number): number {
+    return Math.floor(lba / this.zoneLbas);
+  }
+
+  zoneStart(z: number): number {
+    return z * this.zoneLbas;
+  }
+
+  typeOf(z: number): ZoneType {
+    return z < this.convZones ? ZoneType.CONVENTIONAL : this.seqType;
+  }
+
+  isConventional(z: number): boolean {
+    return z < this.convZones;
+  }
+
+  stateOf(z: number): ZoneState {
+    return this.state[z] as ZoneState;
+  }
+
+  /** Absolute write pointer (end of written data) of a sequential zone. */
+  wpOf(z: number): number {
+    return this.wp[z]!;
+  }
+
+  attrsOf(z: number): number {
+    return this.attrs[z]!;
+  }
+
+  flagsOf(z: number): number {
+    return this.flags[z]!;
+  }
+
+  extOf(z: number): Uint8Array | undefined {
+    return this.ext.get(z);
+  }
+
+  resetsOf(z: number): number {
+    return this.resets[z]!;
+  }
+
+  finishesOf(z: number): number {
+    return this.finishes[z]!;
+  }
+
+  lbasWrittenOf(z: number): number {
+    return this.written[z]!;
+  }
+
+  /**
+   * LBAs from the zone start that hold data: everything for a conventional zone, up to the
+   * write pointer for a sequential one, nothing for an offline one.
+   */
+  dataLbas(z: number): number {
+    if (z < this.convZones) return this.zoneLbas;
+    const s = this.state[z];
+    if (s === OFFLINE) return 0;
+    return this.wp[z]! - z * this.zoneLbas;
+  }
+
+  /** Does this zone hold an open/active resource when open or closed? */
+  private limited(z: number): boolean {
+    return this.seqType === ZoneType.SEQ_WRITE_REQUIRED && z >= this.convZones;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Counts
+
+  counts(): ZoneCounts {
+    const c = this.stateCount;
+    return {
+      empty: c[EMPTY]!,
+      implicitOpen: c[IOPEN]!,
+      explicitOpen: c[EOPEN]!,
+      closed: c[CLOSED]!,
+      full: c[FULL]!,
+      readOnly: c[READ_ONLY]!,
+      offline: c[OFFLINE]!,
+      conventional: c[NOT_WP]!,
+      open: this.nrOpen,
+      active: this.nrActive,
+    };
+  }
+
+  get openCount(): number {
+    return this.nrOpen;
+  }
+
+  get activeCount(): number {
+    return this.nrActive;
+  }
+
+  /** The implicitly opened zone the controller would close next, or -1. */
+  get oldestImplicitlyOpen(): number {
+    return this.ioHead;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Change journal
+
+  /** Zones changed by the last mutating operation, in the order they were first changed. */
+  lastChanges(): number[] {
+    return this.journal.map((s) => s.zone);
+  }
+
+  /** Undo the last mutating operation completely (zones, counters, implicit-open order). */
+  revertLastOperation(): void {
+    const j = this.journal;
+    for (let i = j.length - 1; i >= 0; i--) {
+      const s = j[i]!;
+      const z = s.zone;
+      this.moveTo(z, s.state, s.ioSeq);
+      this.wp[z] = s.wp;
+      this.attrs[z] = s.attrs;
+      this.flags[z] = s.flags;
+      this.resets[z] = s.resets;
+      this.finishes[z] = s.finishes;
+      this.written[z] = s.written;
+      if (s.ext) this.ext.set(z, s.ext);
+      else this.ext.delete(z);
+    }
+    this.begin();
+  }
+
+  private begin(): void {
+    this.journal = [];
+    if (++this.epoch === 0xffffffff) {
+      this.touched.fill(0);
+      this.epoch = 1;
+    }
+  }
+
+  /** Record a zone's prior state before its first change in this operation. */
+  private touch(z: number): void {
+    if (this.touched[z] === this.epoch) return;
+    this.touched[z] = this.epoch;
+    this.journal.push({
+      zone: z,
+      state: this.state[z]!,
+      wp: this.wp[z]!,
+      attrs: this.attrs[z]!,
+      flags: this.flags[z]!,
+      resets: this.resets[z]!,
+      finishes: this.finishes[z]!,
+      written: this.written[z]!,
+      ioSeq: this.ioSeq[z]!,
+      ext: this.ext.get(z),
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State bookkeeping
+
+  /**
+   * Put zone z in state `to`, keeping counts, resources and the implicit-open FIFO right.
+   * `seq` re-links a reverted zone at its old place in the FIFO.
+   */
+  private moveTo(z: number, to: number, seq = -1): void {
+    const from = this.state[z]!;
+    if (from === to) return;
+    this.stateCount[from]!--;
+    this.stateCount[to]!++;
+    this.state[z] = to;
+    if (!this.limited(z)) return;
+    const wasOpen = from === IOPEN || from === EOPEN;
+    const nowOpen = to === IOPEN || to === EOPEN;
+    this.nrOpen += (nowOpen ? 1 : 0) - (wasOpen ? 1 : 0);
+    this.nrActive += (isActive(to) ? 1 : 0) - (isActive(from) ? 1 : 0);
+    if (from === IOPEN) this.unlinkIo(z);
+    if (to === IOPEN) {
+      if (seq >= 0) this.linkIoBySeq(z, seq);
+      else this.linkIoTail(z);
+    }
+  }
+
+  private linkIoTail(z: number): void {
+    this.ioSeq[z] = ++this.ioCounter;
+    this.ioPrev[z] = this.ioTail;
+    this.ioNext[z] = -1;
+    if (this.ioTail >= 0) this.ioNext[this.ioTail] = z;
+    else this.ioHead = z;
+    this.ioTail = z;
+  }
+
+  /** Only used when reverting: walk from the head (the list is at most max-open long). */
+  private linkIoBySeq(z: number, seq: number): void {
+    this.ioSeq[z] = seq;
+    let after = -1;
+    let cur = this.ioHead;
+    while (cur >= 0 && this.ioSeq[cur]! < seq) {
+      after = cur;
+      cur = this.ioNext[cur]!;
+    }
+    this.ioPrev[z] = after;
+    this.ioNext[z] = cur;
+    if (after >= 0) this.ioNext[after] = z;
+    else this.ioHead = z;
+    if (cur >= 0) this.ioPrev[cur] = z;
+    else this.ioTail = z;
+  }
+
+  private unlinkIo(z: number): void {
+    const p = this.ioPrev[z]!;
+    const n = this.ioNext[z]!;
+    if (p >= 0) this.ioNext[p] = n;
+    else this.ioHead = n;
+    if (n >= 0) this.ioPrev[n] = p;
+    else this.ioTail = p;
+    this.ioPrev[z] = -1;
+    this.ioNext[z] = -1;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Rejections
+
+  private reject(status: NvmeStatus, op: string, zone: number, lba: number, detail: string): Rejection {
+    const wp = zone >= this.convZones && zone < this.nrZones ? this.wp[zone]! : -1;
+    return { status, op, zone, lba, wp, detail };
+  }
+
+  private stateRejection(z: number, op: string, lba: number): Rejection | undefined {
+    const s = this.state[z];
+    if (s === FULL) return this.reject(Status.ZONE_FULL, op, z, lba, `zone ${z} is full`);
+    if (s === READ_ONLY) return this.reject(Status.ZONE_READ_ONLY, op, z, lba, `zone ${z} is read only`);
+    if (s === OFFLINE) return this.reject(Status.ZONE_OFFLINE, op, z, lba, `zone ${z} is offline`);
+    return undefined;
+  }
+
+  private transitionRejection(z: number, op: string): Rejection {
+    return this.reject(
+      Status.INVALID_TRANSITION, op, z, this.zoneStart(z),
+      `cannot ${op.replace('zone ', '')} zone ${z} in state ${stateLabel(this.state[z]!)}`,
+    );
+  }
+
+  /**
+   * Can zone z become open (from Empty when `fromEmpty`, else from Closed)? Checks the active
+   * limit first, then the open limit allowing for the controller closing its oldest implicitly
+   * opened zone. Pure: the close happens in makeRoomToOpen, only once the command will succeed.
+   */
+  private resourceRejection(z: number, fromEmpty: boolean, op: string, lba: number): Rejection | undefined {
+    if (!this.limited(z)) return undefined;
+    if (fromEmpty && this.maxActive !== 0 && this.nrActive + 1 > this.maxActive) {
+      return this.reject(Status.TOO_MANY_ACTIVE, op, z, lba,
+        `opening zone ${z} needs an active resource; ${this.nrActive} of ${this.maxActive} in use`);
+    }
+    if (this.maxOpen !== 0 && this.nrOpen + 1 > this.maxOpen && !(this.autoTransition && this.ioHead >= 0)) {
+      return this.reject(Status.TOO_MANY_OPEN, op, z, lba,
+        `opening zone ${z} needs an open resource; ${this.nrOpen} of ${this.maxOpen} in use` +
+        (this.autoTransition ? ', none implicitly opened' : ''));
+    }
+    return undefined;
+  }
+
+  /** Close the oldest implicitly opened zone if z could not open otherwise. */
+  private makeRoomToOpen(z: number): void {
+    if (!this.limited(z) || this.maxOpen === 0 || this.nrOpen < this.maxOpen) return;
+    const victim = this.ioHead;
+    this.touch(victim);
+    this.moveTo(victim, CLOSED);
+  }
+
+  private badLength(op: string, lba: number, nlb: number): Rejection | undefined {
+    if (!Number.isSafeInteger(nlb) || nlb < 1) {
+      return this.reject(Status.INVALID_FIELD, op, -1, lba, `invalid block count ${nlb}`);
+    }
+    if (!Number.isSafeInteger(lba) || lba < 0 || lba + nlb > this.nlba) {
+      return this.reject(Status.LBA_OUT_OF_RANGE, op, -1, lba,
+        `LBAs ${lba}..${lba + nlb - 1} are outside the namespace (${this.nlba} LBAs)`);
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // I/O
+
+  /** Check a read of nlb LBAs at slba. */
+  checkRead(slba: number, nlb: number): Rejection | undefined {
+    const bad = this.badLength('read', slba, nlb);
+    if (bad || !this.geometry.zoned) return bad;
+    const first = this.zoneOf(slba);
+    const last = this.zoneOf(slba + nlb - 1);
+    if (first !== last && !this.geometry.crossRead) {
+      return this.reject(Status.ZONE_BOUNDARY_ERROR, 'read', first, slba,
+        `read of LBAs ${slba}..${slba + nlb - 1} crosses from zone ${first} into zone ${first + 1} and cross-zone reads are off`);
+    }
+    for (let z = first; z <= last; z++) {
+      if (this.state[z] === OFFLINE) {
+        return this.reject(Status.ZONE_OFFLINE, 'read', z, slba, `zone ${z} is offline`);
+      }
+    }
+    return undefined;
+  }
+
+  /** Check a write of nlb LBAs at slba; changes nothing. */
+  checkWrite(slba: number, nlb: number): Rejection | undefined {
+    const bad = this.badLength('write', slba, nlb);
+    if (bad || !this.geometry.zoned) return bad;
+    const z = this.zoneOf(slba);
+    if (z < this.convZones) {
+      const convEnd = this.convZones * this.zoneLbas;
+      if (slba + nlb > convEnd) {
+        return this.reject(Status.ZONE_BOUNDARY_ERROR, 'write', this.zoneOf(convEnd), slba,
+          `write of LBAs ${slba}..${slba + nlb - 1} crosses from conventional zone ${this.convZones - 1} into sequential zone ${this.convZones}`);
+      }
+      return undefined;
+    }
+    const st = this.stateRejection(z, 'write', slba);
+    if (st) return st;
+    const wp = this.wp[z]!;
+    if (this.seqType === ZoneType.SEQ_WRITE_REQUIRED && slba !== wp) {
+      return this.reject(Status.ZONE_INVALID_WRITE, 'write', z, slba,
+        `write at LBA ${slba} but zone ${z}'s write pointer is at LBA ${wp}`);
+    }
+    const end = z * this.zoneLbas + this.capLbas;
+    if (slba + nlb > end) {
+      return this.reject(Status.ZONE_BOUNDARY_ERROR, 'write', z, slba,
+        `write of LBAs ${slba}..${slba + nlb - 1} goes past zone ${z}'s capacity (last writable LBA ${end - 1})`);
+    }
+    const s = this.state[z];
+    if (s === EMPTY || s === CLOSED) return this.resourceRejection(z, s === EMPTY, 'write', slba);
+    return undefined;
+  }
+
+  /** Apply a write that checkWrite accepted. */
+  commitWrite(slba: number, nlb: number): void {
+    this.begin();
+    if (!this.geometry.zoned) return;
+    const z = this.zoneOf(slba);
+    if (z < this.convZones) return;
+    this.advance(z, slba, nlb);
+  }
+
+  /** Write nlb LBAs at slba: check, then apply. */
+  write(slba: number, nlb: number): Rejection | undefined {
+    const r = this.checkWrite(slba, nlb);
+    if (r) return r;
+    this.commitWrite(slba, nlb);
+    return undefined;
+  }
+
+  /** Check a Zone Append of nlb LBAs to zone z; returns the LBA it would land at. */
+  checkAppend(z: number, nlb: number): Rejection | number {
+    if (!this.geometry.zoned) {
+      return this.reject(Status.INVALID_OPCODE, 'zone append', -1, 0, 'the namespace is not zoned');
+    }
+    if (!Number.isSafeInteger(z) || z < 0 || z >= this.nrZones) {
+      return this.reject(Status.LBA_OUT_OF_RANGE, 'zone append', -1, 0, `zone ${z} does not exist`);
+    }
+    const zslba = z * this.zoneLbas;
+    if (!Number.isSafeInteger(nlb) || nlb < 1) {
+      return this.reject(Status.INVALID_FIELD, 'zone append', z, zslba, `invalid block count ${nlb}`);
+    }
+    if (this.zaslLbas !== 0 && nlb > this.zaslLbas) {
+      return this.reject(Status.INVALID_FIELD, 'zone append', z, zslba,
+        `append of ${nlb} LBAs exceeds the zone append size limit of ${this.zaslLbas} LBAs`);
+    }
+    if (z < this.convZones) {
+      return this.reject(Status.INVALID_ZONE_OP, 'zone append', z, zslba, `zone ${z} is conventional`);
+    }
+    const st = this.stateRejection(z, 'zone append', zslba);
+    if (st) return st;
+    const wp = this.wp[z]!;
+    if (wp + nlb > zslba + this.capLbas) {
+      return this.reject(Status.ZONE_BOUNDARY_ERROR, 'zone append', z, wp,
+        `append of ${nlb} LBAs at LBA ${wp} goes past zone ${z}'s capacity (last writable LBA ${zslba + this.capLbas - 1})`);
+    }
+    const s = this.state[z];
+    if (s === EMPTY || s === CLOSED) {
+      const r = this.resourceRejection(z, s === EMPTY, 'zone append', wp);
+      if (r) return r;
+    }
+    return wp;
+  }
+
+  /** Zone Append: returns the LBA where the data lands (the write pointer), or a Rejection. */
+  append(z: number, nlb: number): Rejection | number {
+    const r = this.checkAppend(z, nlb);
+    if (typeof r !== 'number') return r;
+    this.begin();
+    this.advance(z, r, nlb);
+    return r;
+  }
+
+  /** Move a sequential zone's write pointer for an accepted write; opens or fills it. */
+  private advance(z: number, slba: number, nlb: number): void {
+    this.touch(z);
+    const s = this.state[z];
+    if (s === EMPTY || s === CLOSED) {
+      this.makeRoomToOpen(z);
+      this.moveTo(z, IOPEN);
+    }
+    const end = slba + nlb;
+    const wp = this.wp[z]!;
+    if (slba !== wp) this.flags[z]! |= ZoneFlag.NON_SEQ;
+    if (end > wp) this.wp[z] = end;
+    this.written[z] += nlb;
+    if (this.wp[z] === z * this.zoneLbas + this.capLbas) this.moveTo(z, FULL);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Zone management send
+
+  /** Check that z names a zone that zone commands apply to. */
+  private targetRejection(z: number, op: string): Rejection | undefined {
+    if (!this.geometry.zoned) {
+      return this.reject(Status.INVALID_OPCODE, op, -1, 0, 'the namespace is not zoned');
+    }
+    if (!Number.isSafeInteger(z) || z < 0 || z >= this.nrZones) {
+      return this.reject(Status.LBA_OUT_OF_RANGE, op, -1, 0, `zone ${z} does not exist (the namespace has ${this.nrZones} zones)`);
+    }
+    if (z < this.convZones) {
+      return this.reject(Status.INVALID_FIELD, op, z, this.zoneStart(z), `zone ${z} is conventional`);
+    }
+    return undefined;
+  }
+
+  /**
+   * Zone index for a Zone Management SLBA, which must be a zone's first LBA (else Invalid
+   * Field, as the spec requires).
+   */
+  zoneAtStart(slba: number, op = 'zone management'): Rejection | number {
+    if (!this.geometry.zoned) {
+      return this.reject(Status.INVALID_OPCODE, op, -1, slba, 'the namespace is not zoned');
+    }
+    if (!Number.isSafeInteger(slba) || slba < 0 || slba >= this.nlba) {
+      return this.reject(Status.LBA_OUT_OF_RANGE, op, -1, slba, `LBA ${slba} is outside the namespace`);
+    }
+    if (slba % this.zoneLbas !== 0) {
+      return this.reject(Status.INVALID_FIELD, op, this.zoneOf(slba), slba, `LBA ${slba} is not the start of a zone`);
+    }
+    return slba / this.zoneLbas;
+  }
+
+  /** A zone management command on zone z, or on every zone it applies to with 'all'. */
+  manage(cmd: ZoneCommand, z: number | 'all'): Rejection | undefined {
+    if (z === 'all') return this.manageAll(cmd);
+    const op = `zone ${cmd}`;
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const s = this.state[z]!;
+    switch (cmd) {
+      case 'open': {
+        if (s === EOPEN) return this.done();
+        if (s === IOPEN) {
+          this.begin();
+          this.touch(z);
+          this.moveTo(z, EOPEN);
+          return undefined;
+        }
+        if (s !== EMPTY && s !== CLOSED) return this.transitionRejection(z, op);
+        const r = this.resourceRejection(z, s === EMPTY, op, this.zoneStart(z));
+        if (r) return r;
+        this.begin();
+        this.touch(z);
+        this.makeRoomToOpen(z);
+        this.moveTo(z, EOPEN);
+        return undefined;
+      }
+      case 'close': {
+        if (s === CLOSED) return this.done();
+        if (s !== IOPEN && s !== EOPEN) return this.transitionRejection(z, op);
+        this.begin();
+        this.touch(z);
+        this.moveTo(z, CLOSED);
+        return undefined;
+      }
+      case 'finish': {
+        if (s === FULL) return this.done();
+        if (s === READ_ONLY || s === OFFLINE) return this.transitionRejection(z, op);
+        this.begin();
+        this.finishZone(z);
+        return undefined;
+      }
+      case 'reset': {
+        if (s === READ_ONLY || s === OFFLINE) return this.transitionRejection(z, op);
+        this.begin();
+        if (s === EMPTY && this.attrs[z] === 0 && this.flags[z] === 0) return undefined;
+        this.resetZone(z);
+        return undefined;
+      }
+      case 'offline': {
+        if (s === OFFLINE) return this.done();
+        if (s !== READ_ONLY) return this.transitionRejection(z, op);
+        this.begin();
+        this.offlineZone(z);
+        return undefined;
+      }
+    }
+    return this.reject(Status.INVALID_FIELD, op, z, this.zoneStart(z), `unknown zone command ${String(cmd)}`);
+  }
+
+  /** Success with nothing changed. */
+  private done(): undefined {
+    this.begin();
+    return undefined;
+  }
+
+  private finishZone(z: number): void {
+    this.touch(z);
+    this.moveTo(z, FULL);
+    this.finishes[z]!++;
+  }
+
+  private resetZone(z: number): void {
+    this.touch(z);
+    this.moveTo(z, EMPTY);
+    this.wp[z] = z * this.zoneLbas;
+    this.attrs[z]! &= ~RESET_CLEARS;
+    this.flags[z] = 0;
+    this.ext.delete(z);
+    this.resets[z]!++;
+  }
+
+  private offlineZone(z: number): void {
+    this.touch(z);
+    this.moveTo(z, OFFLINE);
+    this.attrs[z] = 0;
+    this.flags[z] = 0;
+    this.ext.delete(z);
+  }
+
+  private manageAll(cmd: ZoneCommand): Rejection | undefined {
+    const op = `zone ${cmd} (select all)`;
+    if (!this.geometry.zoned) {
+      return this.reject(Status.INVALID_OPCODE, op, -1, 0, 'the namespace is not zoned');
+    }
+    const n = this.nrZones;
+    switch (cmd) {
+      case 'open': {
+        // Closed → Explicitly Opened, all or nothing.
+        const targets: number[] = [];
+        for (let z = this.convZones; z < n; z++) if (this.state[z] === CLOSED) targets.push(z);
+        const limited = targets.filter((z) => this.limited(z)).length;
+        if (this.maxOpen !== 0 && limited > 0) {
+          const free = this.maxOpen - this.nrOpen;
+          const closable = this.autoTransition ? this.stateCount[IOPEN]! : 0;
+          if (limited > free + closable) {
+            return this.reject(Status.TOO_MANY_OPEN, op, -1, 0,
+              `opening ${limited} closed zones needs ${limited} open resources; ${free} free` +
+              (closable ? ` and ${closable} implicitly opened zones to close` : ''));
+          }
+        }
+        this.begin();
+        for (const z of targets) {
+          this.touch(z);
+          this.makeRoomToOpen(z);
+          this.moveTo(z, EOPEN);
+        }
+        return undefined;
+      }
+      case 'close':
+        this.begin();
+        for (let z = this.convZones; z < n; z++) {
+          const s = this.state[z];
+          if (s === IOPEN || s === EOPEN) {
+            this.touch(z);
+            this.moveTo(z, CLOSED);
+          }
+        }
+        return undefined;
+      case 'finish':
+        this.begin();
+        for (let z = this.convZones; z < n; z++) {
+          const s = this.state[z];
+          if (s === IOPEN || s === EOPEN || s === CLOSED) this.finishZone(z);
+        }
+        return undefined;
+      case 'reset':
+        this.begin();
+        for (let z = this.convZones; z < n; z++) {
+          const s = this.state[z];
+          if (s === IOPEN || s === EOPEN || s === CLOSED || s === FULL) this.resetZone(z);
+        }
+        return undefined;
+      case 'offline':
+        this.begin();
+        for (let z = this.convZones; z < n; z++) if (this.state[z] === READ_ONLY) this.offlineZone(z);
+        return undefined;
+    }
+    return this.reject(Status.INVALID_FIELD, op, -1, 0, `unknown zone command ${String(cmd)}`);
+  }
+
+  /**
+   * Set Zone Descriptor Extension: only from Empty, which then becomes Closed with ZDEV set and
+   * takes an active resource. `data` shorter than the extension size is zero-padded.
+   */
+  setDescriptorExtension(z: number | 'all', data: Uint8Array): Rejection | undefined {
+    const op = 'set zone descriptor extension';
+    const size = this.geometry.descrExtSize;
+    if (z === 'all') return this.reject(Status.INVALID_FIELD, op, -1, 0, 'select all is not allowed');
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const zslba = this.zoneStart(z);
+    if (size === 0) return this.reject(Status.INVALID_FIELD, op, z, zslba, 'the namespace has no descriptor extensions');
+    if (data.length > size) {
+      return this.reject(Status.INVALID_FIELD, op, z, zslba, `extension data is ${data.length} bytes; the size is ${size}`);
+    }
+    if (this.state[z] !== EMPTY) return this.transitionRejection(z, op);
+    if (this.limited(z) && this.maxActive !== 0 && this.nrActive + 1 > this.maxActive) {
+      return this.reject(Status.TOO_MANY_ACTIVE, op, z, zslba,
+        `zone ${z} needs an active resource; ${this.nrActive} of ${this.maxActive} in use`);
+    }
+    this.begin();
+    this.touch(z);
+    const copy = new Uint8Array(size);
+    copy.set(data);
+    this.ext.set(z, copy);
+    this.attrs[z]! |= ZoneAttr.ZDEV;
+    this.moveTo(z, CLOSED);
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Fault injection (null_blk style) and attributes
+
+  /**
+   * Make a zone Read Only or Offline from any state. An active zone is finished first, which
+   * releases its resources. Offline on a Read Only zone is the spec's Offline action.
+   */
+  injectFault(kind: FaultCommand, z: number): Rejection | undefined {
+    const op = `inject ${kind}`;
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const target = kind === 'readonly' ? READ_ONLY : OFFLINE;
+    this.begin();
+    if (this.state[z] === target) return undefined;
+    this.touch(z);
+    if (isActive(this.state[z]!)) this.moveTo(z, FULL);
+    if (target === OFFLINE) this.offlineZone(z);
+    else this.moveTo(z, READ_ONLY);
+    return undefined;
+  }
+
+  /**
+   * Bring a Read Only or Offline zone back as Empty (its data discarded), as null_blk does when
+   * the same condition is injected again. Only a test harness does this; a real drive cannot.
+   */
+  clearFault(z: number): Rejection | undefined {
+    const op = 'clear fault';
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const s = this.state[z];
+    if (s !== READ_ONLY && s !== OFFLINE) return this.transitionRejection(z, op);
+    this.begin();
+    this.resetZone(z);
+    return undefined;
+  }
+
+  /** Set or clear the Reset/Finish Zone Recommended attributes of a sequential zone. */
+  setRecommendation(z: number, attr: ZoneAttr.RZR | ZoneAttr.FZR, on: boolean): Rejection | undefined {
+    const bad = this.targetRejection(z, 'set zone attribute');
+    if (bad) return bad;
+    this.begin();
+    this.touch(z);
+    if (on) this.attrs[z]! |= attr;
+    else this.attrs[z]! &= ~attr;
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Power
+
+  /**
+   * The initial-state rules of ZNS §2.1.1.3, applied at power-up and by a shutdown: open and
+   * closed zones become Closed, or Empty when nothing was written and no extension is set.
+   * Full, Read Only and Offline stay.
+   */
+  powerCycleTransition(): number[] {
+    this.begin();
+    for (let z = this.convZones; z < this.nrZones; z++) {
+      const s = this.state[z]!;
+      if (!isActive(s)) continue;
+      const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
+      const to = empty ? EMPTY : CLOSED;
+      if (s !== to) {
+        this.touch(z);
+        this.moveTo(z, to);
+      }
+    }
+    return this.lastChanges();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Report
+
+  describe(z: number): ZoneDescriptor {
+    const d: ZoneDescriptor = {
+      zone: z,
+      type: this.typeOf(z),
+      state: this.state[z] as ZoneState,
+      zslba: z * this.zoneLbas,
+      zsze: this.zoneLbas,
+      zcap: z < this.convZones ? this.zoneLbas : this.capLbas,
+      wp: this.wp[z]!,
+      attrs: this.attrs[z]!,
+      attrsInfo: 0,
+      nonSeq: (this.flags[z]! & ZoneFlag.NON_SEQ) !== 0,
+      resets: this.resets[z]!,
+      finishes: this.finishes[z]!,
+      lbasWritten: this.written[z]!,
+    };
+    const ext = this.ext.get(z);
+    if (ext) d.ext = ext.slice();
+    return d;
+  }
+
+  private matches(z: number, filter: ReportFilter): boolean {
+    const s = this.state[z];
+    switch (filter) {
+      case 'all': return true;
+      case 'empty': return s === EMPTY;
+      case 'implicit-open': return s === IOPEN;
+      case 'explicit-open': return s === EOPEN;
+      case 'closed': return s === CLOSED;
+      case 'full': return s === FULL;
+      case 'read-only': return s === READ_ONLY;
+      case 'offline': return s === OFFLINE;
+      case 'attributes': return (this.attrs[z]! & (ZoneAttr.RZR | ZoneAttr.FZR | ZoneAttr.ZFC)) !== 0;
+      case 'not-wp': return s === NOT_WP;
+    }
+    return false;
+  }
+
+  /**
+   * Zone Management Receive: descriptors of matching zones from the zone holding `slba`, in
+   * ascending order, at most `max`. nrZones counts every matching zone to the end of the
+   * namespace, or with `partial` only those returned. Cost: O(zones scanned).
+   */
+  report(opts: ReportOptions = {}): Rejection | ZoneReport {
+    const { slba = 0, filter = 'all', max = Infinity, partial = false } = opts;
+    if (!this.geometry.zoned) {
+      return this.reject(Status.INVALID_OPCODE, 'zone report', -1, slba, 'the namespace is not zoned');
+    }
+    if (!Number.isSafeInteger(slba) || slba < 0 || slba >= this.nlba) {
+      return this.reject(Status.LBA_OUT_OF_RANGE, 'zone report', -1, slba, `LBA ${slba} is outside the namespace`);
+    }
+    if (!REPORT_FILTERS.includes(filter)) {
+      return this.reject(Status.INVALID_FIELD, 'zone report', -1, slba, `unknown report filter ${String(filter)}`);
+    }
+    if (!(max >= 0)) return this.reject(Status.INVALID_FIELD, 'zone report', -1, slba, `invalid zone count ${max}`);
+    const zones: ZoneDescriptor[] = [];
+    let count = 0;
+    for (let z = this.zoneOf(slba); z < this.nrZones; z++) {
+      if (filter !== 'all' && !this.matches(z, filter)) continue;
+      if (zones.length < max) zones.push(this.describe(z));
+      else if (partial) break;
+      count++;
+    }
+    return { nrZones: partial ? zones.length : count, zones };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Loading persisted state
+
+  /**
+   * Restore one zone from persisted fields. Call finishLoad() once all zones are loaded. The
+   * values are validated so that a damaged record cannot produce an impossible state.
+   */
+  loadZone(
+    z: number,
+    rec: { state: number; wp: number; attrs: number; flags: number; resets: number; finishes: number; lbasWritten: number; ext?: Uint8Array | undefined },
+  ): void {
+    if (!(z >= 0 && z < this.nrZones)) throw new ZoneLoadError(z, 'index', 'no such zone');
+    const conv = z < this.convZones;
+    const zslba = z * this.zoneLbas;
+    const s = rec.state;
+    if (!isValidStoredState(s) || conv !== (s === NOT_WP)) {
+      throw new ZoneLoadError(z, 'state', `state 0x${s.toString(16)} is not valid for a ${conv ? 'conventional' : 'sequential'} zone`);
+    }
+    if (!conv) {
+      const wp = rec.wp;
+      if (!Number.isSafeInteger(wp) || wp < zslba || wp > zslba + this.capLbas) {
+        throw new ZoneLoadError(z, 'wp', `write pointer ${wp} is outside the zone (LBAs ${zslba}..${zslba + this.capLbas})`);
+      }
+      if (s === EMPTY && wp !== zslba) {
+        throw new ZoneLoadError(z, 'wp', `an empty zone has its write pointer at ${wp}, not at its start ${zslba}`);
+      }
+      if (wp === zslba + this.capLbas && (s === IOPEN || s === EOPEN || s === CLOSED)) {
+        throw new ZoneLoadError(z, 'wp', `an ${stateLabel(s)} zone has its write pointer at its capacity`);
+      }
+      if ((rec.attrs & ZoneAttr.ZDEV) !== 0 && !rec.ext) {
+        throw new ZoneLoadError(z, 'attrs', 'ZDEV is set but there is no extension data');
+      }
+    }
+    this.stateCount[this.state[z]!]!--;
+    this.stateCount[s]!++;
+    this.state[z] = s;
+    this.wp[z] = conv ? zslba : rec.wp;
+    this.attrs[z] = rec.attrs;
+    this.flags[z] = rec.flags;
+    this.resets[z] = rec.resets;
+    this.finishes[z] = rec.finishes;
+    this.written[z] = rec.lbasWritten;
+    if (rec.ext && (rec.attrs & ZoneAttr.ZDEV) !== 0) this.ext.set(z, rec.ext);
+    else this.ext.delete(z);
+  }
+
+  /** Rebuild resource counts and the implicit-open FIFO after loadZone(); check the limits. */
+  finishLoad(): void {
+    this.nrOpen = 0;
+    this.nrActive = 0;
+    this.ioHead = this.ioTail = -1;
+    this.ioPrev.fill(-1);
+    this.ioNext.fill(-1);
+    for (let z = this.convZones; z < this.nrZones; z++) {
+      if (!this.limited(z)) continue;
+      const s = this.state[z]!;
+      if (s === IOPEN || s === EOPEN) this.nrOpen++;
+      if (isActive(s)) this.nrActive++;
+      if (s === IOPEN) this.linkIoTail(z);
+    }
+    this.begin();
+    if (this.maxActive !== 0 && this.nrActive > this.maxActive) {
+      throw new ZoneLoadError(-1, 'active', `${this.nrActive} zones are active but the limit is ${this.maxActive}`);
+    }
+    if (this.maxOpen !== 0 && this.nrOpen > this.maxOpen) {
+      throw new ZoneLoadError(-1, 'open', `${this.nrOpen} zones are open but the limit is ${this.maxOpen}`);
+    }
+  }
+}
+
+export function isRejection(r: unknown): r is Rejection {
+  return typeof r === 'object' && r !== null && 'status' in r && 'detail' in r;
+}
+
+function stateLabel(s: number): string {
+  switch (s) {
+    case NOT_WP: return 'conventional';
+    case EMPTY: return 'Empty';
+    case IOPEN: return 'Implicitly Opened';
+    case EOPEN: return 'Explicitly Opened';
+    case CLOSED: return 'Closed';
+    case READ_ONLY: return 'Read Only';
+    case FULL: return 'Full';
+    case OFFLINE: return 'Offline';
+  }
+  return `0x${s.toString(16)}`;
+}
+
+export { stateLabel };
