@@ -1,0 +1,331 @@
+/**
+ * Binary layout of the sidecar metadata file (`<name>.zmeta`), format version 1.
+ * docs/format.md is the normative description; keep the two in step.
+ *
+ * Every multi-byte integer is stored in the byte order named by the header's endianness byte,
+ * so a file written on one host reads on any other. Checksums are CRC-32 (zlib polynomial).
+ */
+import { crc32 } from 'node:zlib';
+import { Geometry } from '../engine/geometry.js';
+
+export const MAGIC = Buffer.from('ZFUSEMD\0', 'latin1');
+export const FORMAT_VERSION = 1;
+export const HEADER_SIZE = 4096;
+export const RECORD_SIZE = 64;
+/** Written in the file's byte order; reading it back with the declared order must give this. */
+export const BYTE_ORDER_MARK = 0x01020304;
+
+export type Endianness = 'little' | 'big';
+
+/** Header flag bits. */
+export const Flag = Object.freeze({
+  CLEAN: 1 << 0,
+  ZONED: 1 << 1,
+  CROSS_READ: 1 << 2,
+  AUTO_TRANSITION: 1 << 3,
+  HOST_AWARE: 1 << 4,
+  DETACHED: 1 << 5,
+});
+const KNOWN_FLAGS = 0x3f;
+
+/**
+ * Feature bits, as in ext4/qcow2: an unknown INCOMPAT bit means this reader must refuse the
+ * file; an unknown COMPAT bit can be ignored. Version 1 defines none.
+ */
+export const KNOWN_INCOMPAT = 0;
+
+export const Off = Object.freeze({
+  magic: 0,
+  endianness: 8,
+  version: 10,
+  bom: 12,
+  headerSize: 16,
+  recordSize: 20,
+  incompat: 24,
+  compat: 28,
+  flags: 32,
+  lbaSize: 36,
+  capacity: 40,
+  zoneSize: 48,
+  zoneCapacity: 56,
+  nrZones: 64,
+  convZones: 68,
+  maxOpen: 72,
+  maxActive: 76,
+  zasl: 80,
+  descrExtSize: 84,
+  uuid: 88,
+  created: 104,
+  mountCount: 112,
+  uncleanCount: 116,
+  lastOpened: 120,
+  recordsOffset: 128,
+  extOffset: 136,
+  name: 144,
+  nameLength: 64,
+  checksum: HEADER_SIZE - 4,
+});
+
+export const RecOff = Object.freeze({
+  state: 0,
+  type: 1,
+  attrs: 2,
+  flags: 3,
+  wp: 8,
+  lbasWritten: 16,
+  resets: 24,
+  finishes: 28,
+  extCrc: 32,
+  checksum: RECORD_SIZE - 4,
+});
+
+export interface Header {
+  endianness: Endianness;
+  version: number;
+  flags: number;
+  geometry: Geometry;
+  nrZones: number;
+  uuid: string;
+  created: number;
+  mountCount: number;
+  uncleanCount: number;
+  lastOpened: number;
+  recordsOffset: number;
+  extOffset: number;
+  name: string;
+}
+
+export interface ZoneRecord {
+  state: number;
+  type: number;
+  attrs: number;
+  flags: number;
+  wp: number;
+  lbasWritten: number;
+  resets: number;
+  finishes: number;
+  extCrc: number;
+}
+
+/** A sidecar that cannot be used. `field` names the header or record field at fault. */
+export class FormatError extends Error {
+  constructor(readonly file: string, readonly field: string, detail: string) {
+    super(`${file}: ${field}: ${detail}`);
+    this.name = 'FormatError';
+  }
+}
+
+function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** Where the extension area starts, and the file's total size, for a geometry. */
+export function layout(nrZones: number, descrExtSize: number): { recordsOffset: number; extOffset: number; size: number } {
+  const recordsOffset = HEADER_SIZE;
+  const extOffset = align(recordsOffset + nrZones * RECORD_SIZE, 4096);
+  const size = extOffset + nrZones * descrExtSize;
+  return { recordsOffset, extOffset, size };
+}
+
+const TWO32 = 2 ** 32;
+
+/** Read a u64 as a number; NaN when it is above 2^53 (no valid field is). */
+function u64(v: DataView, off: number, le: boolean): number {
+  const lo = v.getUint32(off + (le ? 0 : 4), le);
+  const hi = v.getUint32(off + (le ? 4 : 0), le);
+  if (hi >= 0x200000) return Number.NaN;
+  return hi * TWO32 + lo;
+}
+
+/** Write a number < 2^53 as a u64 without going through BigInt (hot path). */
+function setU64(v: DataView, off: number, n: number, le: boolean): void {
+  v.setUint32(off + (le ? 0 : 4), n >>> 0, le);
+  v.setUint32(off + (le ? 4 : 0), Math.floor(n / TWO32), le);
+}
+
+export function encodeHeader(h: Header): Buffer {
+  const buf = Buffer.alloc(HEADER_SIZE);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const le = h.endianness === 'little';
+  const g = h.geometry;
+  MAGIC.copy(buf, Off.magic);
+  buf[Off.endianness] = le ? 1 : 2;
+  v.setUint16(Off.version, h.version, le);
+  v.setUint32(Off.bom, BYTE_ORDER_MARK, le);
+  v.setUint32(Off.headerSize, HEADER_SIZE, le);
+  v.setUint32(Off.recordSize, RECORD_SIZE, le);
+  v.setUint32(Off.incompat, 0, le);
+  v.setUint32(Off.compat, 0, le);
+  v.setUint32(Off.flags, h.flags, le);
+  v.setUint32(Off.lbaSize, g.lbaSize, le);
+  setU64(v, Off.capacity, g.capacity, le);
+  setU64(v, Off.zoneSize, g.zoneSize, le);
+  setU64(v, Off.zoneCapacity, g.zoneCapacity, le);
+  v.setUint32(Off.nrZones, h.nrZones, le);
+  v.setUint32(Off.convZones, g.convZones, le);
+  v.setUint32(Off.maxOpen, g.maxOpen, le);
+  v.setUint32(Off.maxActive, g.maxActive, le);
+  v.setUint32(Off.zasl, g.zasl, le);
+  v.setUint32(Off.descrExtSize, g.descrExtSize, le);
+  Buffer.from(h.uuid.replace(/-/g, ''), 'hex').copy(buf, Off.uuid, 0, 16);
+  setU64(v, Off.created, h.created, le);
+  v.setUint32(Off.mountCount, h.mountCount >>> 0, le);
+  v.setUint32(Off.uncleanCount, h.uncleanCount >>> 0, le);
+  setU64(v, Off.lastOpened, h.lastOpened, le);
+  setU64(v, Off.recordsOffset, h.recordsOffset, le);
+  setU64(v, Off.extOffset, h.extOffset, le);
+  buf.write(h.name, Off.name, Off.nameLength, 'utf8');
+  v.setUint32(Off.checksum, crc32(buf.subarray(0, Off.checksum)), le);
+  return buf;
+}
+
+function uuidString(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * Decode and validate a header. Throws FormatError naming the field for: bad magic, unknown
+ * endianness, byte-order mark mismatch, newer version, unknown incompatible features,
+ * checksum mismatch, or values no zonefuse could have written.
+ */
+export function decodeHeader(file: string, buf: Buffer, fileSize: number): Header {
+  if (buf.length < HEADER_SIZE) {
+    throw new FormatError(file, 'header', `file is ${buf.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
+  }
+  if (!buf.subarray(0, 8).equals(MAGIC)) {
+    throw new FormatError(file, 'magic', `expected "ZFUSEMD", found ${JSON.stringify(buf.subarray(0, 8).toString('latin1'))}: not a zonefuse metadata file`);
+  }
+  const e = buf[Off.endianness];
+  if (e !== 1 && e !== 2) throw new FormatError(file, 'endianness', `unknown byte order code ${e} (1 = little, 2 = big)`);
+  const le = e === 1;
+  const v = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
+  const version = v.getUint16(Off.version, le);
+  if (version > FORMAT_VERSION) {
+    throw new FormatError(file, 'version', `format version ${version} is newer than this zonefuse supports (${FORMAT_VERSION}); upgrade zonefuse`);
+  }
+  if (version < 1) throw new FormatError(file, 'version', `format version ${version} is invalid`);
+  const stored = v.getUint32(Off.checksum, le);
+  const actual = crc32(buf.subarray(0, Off.checksum));
+  if (stored !== actual) {
+    throw new FormatError(file, 'header checksum', `mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the header is corrupt`);
+  }
+  if (v.getUint32(Off.bom, le) !== BYTE_ORDER_MARK) {
+    throw new FormatError(file, 'byte order mark', `does not read as 0x01020304 in the declared ${le ? 'little' : 'big'}-endian order`);
+  }
+  if (v.getUint32(Off.headerSize, le) !== HEADER_SIZE) {
+    throw new FormatError(file, 'header size', `${v.getUint32(Off.headerSize, le)}, expected ${HEADER_SIZE}`);
+  }
+  if (v.getUint32(Off.recordSize, le) !== RECORD_SIZE) {
+    throw new FormatError(file, 'record size', `${v.getUint32(Off.recordSize, le)}, expected ${RECORD_SIZE}`);
+  }
+  const incompat = v.getUint32(Off.incompat, le);
+  if ((incompat & ~KNOWN_INCOMPAT) !== 0) {
+    throw new FormatError(file, 'incompatible features', `0x${incompat.toString(16)} includes features this zonefuse does not know`);
+  }
+  const flags = v.getUint32(Off.flags, le);
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new FormatError(file, 'flags', `unknown flag bits 0x${flags.toString(16)}`);
+  const geometry: Geometry = {
+    lbaSize: v.getUint32(Off.lbaSize, le),
+    capacity: u64(v, Off.capacity, le),
+    zoned: (flags & Flag.ZONED) !== 0,
+    zoneSize: u64(v, Off.zoneSize, le),
+    zoneCapacity: u64(v, Off.zoneCapacity, le),
+    convZones: v.getUint32(Off.convZones, le),
+    maxOpen: v.getUint32(Off.maxOpen, le),
+    maxActive: v.getUint32(Off.maxActive, le),
+    zasl: v.getUint32(Off.zasl, le),
+    descrExtSize: v.getUint32(Off.descrExtSize, le),
+    crossRead: (flags & Flag.CROSS_READ) !== 0,
+    zoneModel: (flags & Flag.HOST_AWARE) !== 0 ? 'host-aware' : 'host-managed',
+    autoTransition: (flags & Flag.AUTO_TRANSITION) !== 0,
+  };
+  const nrZones = v.getUint32(Off.nrZones, le);
+  const expectedZones = geometry.zoned ? geometry.capacity / geometry.zoneSize : 0;
+  if (nrZones !== expectedZones) {
+    throw new FormatError(file, 'zone count', `${nrZones} does not match capacity / zone size (${expectedZones})`);
+  }
+  const recordsOffset = u64(v, Off.recordsOffset, le);
+  const extOffset = u64(v, Off.extOffset, le);
+  const want = layout(nrZones, geometry.descrExtSize);
+  if (recordsOffset !== want.recordsOffset) {
+    throw new FormatError(file, 'records offset', `${recordsOffset}, expected ${want.recordsOffset}`);
+  }
+  if (extOffset !== want.extOffset) throw new FormatError(file, 'extension offset', `${extOffset}, expected ${want.extOffset}`);
+  if (fileSize < want.size) {
+    throw new FormatError(file, 'file size', `${fileSize} bytes, but ${nrZones} zone records need ${want.size}: the file is truncated`);
+  }
+  const nameBytes = buf.subarray(Off.name, Off.name + Off.nameLength);
+  const nul = nameBytes.indexOf(0);
+  return {
+    endianness: le ? 'little' : 'big',
+    version,
+    flags,
+    geometry,
+    nrZones,
+    uuid: uuidString(buf.subarray(Off.uuid, Off.uuid + 16)),
+    created: u64(v, Off.created, le),
+    mountCount: v.getUint32(Off.mountCount, le),
+    uncleanCount: v.getUint32(Off.uncleanCount, le),
+    lastOpened: u64(v, Off.lastOpened, le),
+    recordsOffset,
+    extOffset,
+    name: nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('utf8'),
+  };
+}
+
+export function flagsFor(g: Geometry, clean: boolean, detached = false): number {
+  return (clean ? Flag.CLEAN : 0) |
+    (g.zoned ? Flag.ZONED : 0) |
+    (g.crossRead ? Flag.CROSS_READ : 0) |
+    (g.autoTransition ? Flag.AUTO_TRANSITION : 0) |
+    (g.zoneModel === 'host-aware' ? Flag.HOST_AWARE : 0) |
+    (detached ? Flag.DETACHED : 0);
+}
+
+/** Encodes zone records into a caller-owned buffer (reused on the write path). */
+export class RecordCodec {
+  private readonly le: boolean;
+  constructor(readonly endianness: Endianness) {
+    this.le = endianness === 'little';
+  }
+
+  encode(r: ZoneRecord, buf: Buffer, at = 0): void {
+    const v = new DataView(buf.buffer, buf.byteOffset + at, RECORD_SIZE);
+    const le = this.le;
+    buf.fill(0, at, at + RECORD_SIZE);
+    v.setUint8(RecOff.state, r.state);
+    v.setUint8(RecOff.type, r.type);
+    v.setUint8(RecOff.attrs, r.attrs);
+    v.setUint8(RecOff.flags, r.flags);
+    setU64(v, RecOff.wp, r.wp, le);
+    setU64(v, RecOff.lbasWritten, r.lbasWritten, le);
+    v.setUint32(RecOff.resets, r.resets >>> 0, le);
+    v.setUint32(RecOff.finishes, r.finishes >>> 0, le);
+    v.setUint32(RecOff.extCrc, r.extCrc >>> 0, le);
+    v.setUint32(RecOff.checksum, crc32(buf.subarray(at, at + RecOff.checksum)), le);
+  }
+
+  /** Decode one record; returns the field name at fault instead of throwing. */
+  decode(buf: Buffer, at: number): ZoneRecord | string {
+    const v = new DataView(buf.buffer, buf.byteOffset + at, RECORD_SIZE);
+    const le = this.le;
+    const stored = v.getUint32(RecOff.checksum, le);
+    if (stored !== crc32(buf.subarray(at, at + RecOff.checksum))) return 'record checksum';
+    const wp = u64(v, RecOff.wp, le);
+    if (Number.isNaN(wp)) return 'write pointer';
+    return {
+      state: v.getUint8(RecOff.state),
+      type: v.getUint8(RecOff.type),
+      attrs: v.getUint8(RecOff.attrs),
+      flags: v.getUint8(RecOff.flags),
+      wp,
+      lbasWritten: u64(v, RecOff.lbasWritten, le),
+      resets: v.getUint32(RecOff.resets, le),
+      finishes: v.getUint32(RecOff.finishes, le),
+      extCrc: v.getUint32(RecOff.extCrc, le),
+    };
+  }
+}
+
+export { crc32 };

@@ -1,0 +1,175 @@
+/**
+ * A store: a directory of namespaces (PRODUCT.md §1), owned by one process at a time.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Geometry } from '../engine/geometry.js';
+import { Logger, silentLogger } from '../log.js';
+import { StoreLock } from './lock.js';
+import { CreateOptions, DATA_SUFFIX, META_SUFFIX, StoredNamespace, namespacePaths } from './stored-namespace.js';
+import { Flag } from './format.js';
+
+export const DEFAULT_NAMESPACE = 'nvme0n1';
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,62}$/;
+
+/** Names that would collide with the mount's own files. */
+const RESERVED_NAMES = new Set(['ctl', 'info', 'errors', 'report', 'namespaces']);
+
+/** Why a namespace name is unusable, or undefined when it is fine. */
+export function namespaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'the name is empty';
+  if (name.length > 63) return `the name is ${name.length} characters long; at most 63 are allowed`;
+  if (name.includes('/')) return 'the name contains "/"';
+  if (name === '.' || name === '..' || name.includes('..')) return 'the name contains ".."';
+  if (!NAME_RE.test(name)) return 'use letters, digits and _ . + - only, not starting with . + or -';
+  if (name.endsWith('.zones') || name.endsWith(META_SUFFIX) || name.endsWith(DATA_SUFFIX) || name.endsWith('.tmp')) {
+    return 'the name must not end in .zones, .zmeta, .data or .tmp';
+  }
+  if (RESERVED_NAMES.has(name)) return `"${name}" is reserved for a control file`;
+  return undefined;
+}
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** Names of the namespaces in a store directory (those with a sidecar). */
+export function listNamespaces(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`store ${dir} does not exist`);
+    throw e;
+  }
+  return entries
+    .filter((f) => f.endsWith(META_SUFFIX))
+    .map((f) => f.slice(0, -META_SUFFIX.length))
+    .sort(compareNames);
+}
+
+/** nvme0n2 before nvme0n10. */
+function compareNames(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+export function nextNamespaceName(dir: string): string {
+  const taken = new Set(fs.existsSync(dir) ? listNamespaces(dir) : []);
+  for (let i = 1; ; i++) if (!taken.has(`nvme0n${i}`)) return `nvme0n${i}`;
+}
+
+export interface CreateNamespaceOptions extends CreateOptions {
+  name?: string;
+}
+
+/**
+ * Create a namespace in a store directory (created if missing). Refuses an existing name. The
+ * store must not be in use by another process.
+ */
+export function createNamespace(dir: string, geometry: Partial<Geometry>, opts: CreateNamespaceOptions = {}): { name: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const name = opts.name ?? nextNamespaceName(dir);
+  const problem = namespaceNameProblem(name);
+  if (problem) throw new StoreError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
+  const lock = StoreLock.acquire(dir, `zonefuse create ${name}`);
+  try {
+    if (fs.existsSync(namespacePaths(dir, name).meta)) {
+      throw new StoreError(`namespace ${name} already exists in store ${dir}`);
+    }
+    StoredNamespace.create(dir, name, geometry, opts);
+  } finally {
+    lock.release();
+  }
+  return { name };
+}
+
+export interface StoreOpenOptions {
+  logger?: Logger;
+  /** What the owner is doing, recorded in the lock for error messages. */
+  command?: string;
+  /** Per-namespace geometry expectations. */
+  expect?: Record<string, Partial<Geometry>>;
+}
+
+/** An open store: the lock plus every namespace in it. */
+export class Store {
+  readonly dir: string;
+  readonly namespaces = new Map<string, StoredNamespace>();
+  private lock: StoreLock | undefined;
+  private readonly log: Logger;
+
+  private constructor(dir: string, lock: StoreLock, log: Logger) {
+    this.dir = dir;
+    this.lock = lock;
+    this.log = log;
+  }
+
+  static open(dir: string, opts: StoreOpenOptions = {}): Store {
+    const log = opts.logger ?? silentLogger;
+    if (!fs.existsSync(dir)) throw new StoreError(`store ${dir} does not exist (create it with: zonefuse create ${dir})`);
+    const lock = StoreLock.acquire(dir, opts.command ?? `zonefuse (pid ${process.pid})`);
+    const store = new Store(dir, lock, log);
+    try {
+      if (lock.staleOwner) {
+        log.warn({ staleOwner: lock.staleOwner }, `recovered a stale lock on ${dir} left by pid ${lock.staleOwner.pid} (${lock.staleOwner.command})`);
+      }
+      store.removeHalfCreated();
+      const names = listNamespaces(dir);
+      if (names.length === 0) throw new StoreError(`store ${dir} has no namespaces (create one with: zonefuse create ${dir})`);
+      for (const name of names) {
+        const expect = opts.expect?.[name];
+        const ns = StoredNamespace.open(dir, name, expect ? { logger: log, expect } : { logger: log });
+        store.namespaces.set(name, ns);
+      }
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** A crash during create leaves `<name>.zmeta.tmp` and maybe `<name>.data`: remove them. */
+  private removeHalfCreated(): void {
+    for (const f of fs.readdirSync(this.dir)) {
+      if (!f.endsWith(META_SUFFIX + '.tmp')) continue;
+      const name = f.slice(0, -(META_SUFFIX.length + 4));
+      const p = namespacePaths(this.dir, name);
+      fs.rmSync(path.join(this.dir, f), { force: true });
+      if (!fs.existsSync(p.meta)) fs.rmSync(p.data, { force: true });
+      this.log.warn({ ns: name }, `removed half-created namespace ${name} (interrupted create)`);
+    }
+  }
+
+  get(name: string): StoredNamespace | undefined {
+    return this.namespaces.get(name);
+  }
+
+  /** Namespaces that are attached (all of them until detach exists). */
+  attached(): StoredNamespace[] {
+    return [...this.namespaces.values()].filter((ns) => (ns.info.flags & Flag.DETACHED) === 0);
+  }
+
+  flush(): void {
+    for (const ns of this.namespaces.values()) ns.flush();
+  }
+
+  /** Close every namespace cleanly and release the lock. */
+  close(): void {
+    let first: unknown;
+    for (const ns of this.namespaces.values()) {
+      try {
+        ns.close();
+      } catch (e) {
+        first ??= e;
+        this.log.error({ err: e, ns: ns.name }, 'closing namespace failed');
+      }
+    }
+    this.namespaces.clear();
+    this.lock?.release();
+    this.lock = undefined;
+    if (first) throw first;
+  }
+}
