@@ -1,11 +1,109 @@
-import { Command } from 'commander';
+/**
+ * The zonefuse command line (PRODUCT.md §7). Each subcommand lives in ./commands; this file
+ * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
+ */
+import { Command, Option } from 'commander';
+import { parseCount, parseSize } from './args.js';
+import { LOG_LEVELS } from '../log.js';
+import { REPORT_FORMATS } from '../format/report.js';
+import { REPORT_FILTERS } from '../engine/namespace.js';
+import { createCommand } from './commands/create.js';
+import { mountCommand } from './commands/mount.js';
+import { umountCommand } from './commands/umount.js';
+import { infoCommand } from './commands/info.js';
+import { reportCommand } from './commands/report.js';
+import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
+import { checkCommand } from './commands/check.js';
 
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
-  program.description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state');
+  program
+    .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
+
+  program
+    .command('create')
+    .description('create a store (directory) with a namespace, or add a namespace to a store')
+    .argument('<store>', 'store directory (created if missing)')
+    .option('--ns <name>', 'namespace name (default: the next free nvme0nN)')
+    .option('--size <bytes>', 'capacity (K/M/G/T suffixes)', parseSize)
+    .option('--lba-size <bytes>', 'logical block size: 512 or 4096 (any power of two 512..65536)', parseSize)
+    .option('--zone-size <bytes>', 'zone size', parseSize)
+    .option('--zone-capacity <bytes>', 'writable bytes per zone (default: the zone size)', parseSize)
+    .option('--conv-zones <n>', 'number of leading conventional zones', parseCount)
+    .option('--max-open <n>', 'max open zones (0 = unlimited)', parseCount)
+    .option('--max-active <n>', 'max active zones (0 = unlimited)', parseCount)
+    .option('--zasl <bytes>', 'zone append size limit (0 = no limit)', parseSize)
+    .option('--descr-ext-size <bytes>', 'zone descriptor extension size (multiple of 64)', parseSize)
+    .option('--no-cross-read', 'refuse reads that cross a zone boundary')
+    .option('--no-zoned', 'a plain random-access namespace without zones')
+    .option('--host-aware', 'sequential-write-preferred zones (host-aware) instead of sequential-write-required')
+    .option('--no-auto-transition', 'never close implicitly opened zones to free an open resource')
+    .addOption(new Option('--endianness <order>', 'byte order of the metadata file').choices(['little', 'big']).default('little'))
+    .action(createCommand);
+
+  program
+    .command('mount')
+    .description('serve a store at a mount point, in the foreground (Ctrl-C or SIGTERM unmounts and saves state)')
+    .argument('[store]', 'store directory (default: the default store, created on first use)')
+    .argument('<mountpoint>', 'where to mount (created if missing)')
+    .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
+    .action(mountCommand);
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('unmount a zonefuse mount: its daemon saves state and exits')
+    .argument('<mountpoint>')
+    .option('--timeout <seconds>', 'how long to wait for the daemon', parseCount, 10)
+    .action(umountCommand);
+
+  program
+    .command('info')
+    .description('show a store: metadata header, geometry, limits and zone counts of each namespace')
+    .argument('<target>', 'store directory or mount point')
+    .option('--ns <name>', 'only this namespace')
+    .action(infoCommand);
+
+  program
+    .command('report')
+    .description('report zones (blkzone format by default)')
+    .argument('<target>', 'store directory or mount point')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .addOption(new Option('--format <format>', 'output format').choices([...REPORT_FORMATS]).default('blkzone'))
+    .addOption(new Option('--filter <state>', 'only zones in this state').choices([...REPORT_FILTERS]).default('all'))
+    .option('--from <lba>', 'start at the zone holding this LBA', parseCount, 0)
+    .option('--count <n>', 'at most this many zones', parseCount)
+    .option('--partial', 'nvme format: nr_zones counts only the zones reported')
+    .action(reportCommand);
+
+  program
+    .command('zone')
+    .description('zone management: open, close, finish, reset, and the faults readonly and offline')
+    .addArgument(new Command().createArgument('<action>', 'what to do').choices([...ZONE_ACTIONS]))
+    .argument('<target>', 'store directory or mount point')
+    .argument('<zone>', 'zone index, or "all"')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(zoneCommand);
+
+  program
+    .command('check')
+    .description('verify a store offline: headers, records, counters, write pointers, data above write pointers')
+    .argument('<store>', 'store directory')
+    .option('--repair', 'fix what is safe to fix, and say what was done')
+    .action(checkCommand);
+
   return program;
 }
 
 export async function run(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    process.stderr.write(`zonefuse: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -530,6 +530,8 @@ export class StoredNamespace {
     this.closed = true;
     try {
       if (!this.readOnly && clean) {
+        // A clean stop is the controller's shutdown: open zones become Closed (or Empty).
+        this.shutdownTransition();
         this.flush();
         this.header.flags |= Flag.CLEAN;
         this.writeHeader();

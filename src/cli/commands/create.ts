@@ -1,0 +1,56 @@
+import * as path from 'node:path';
+import { Geometry } from '../../engine/geometry.js';
+import { Endianness } from '../../store/format.js';
+import { createNamespace } from '../../store/store.js';
+import { StoredNamespace } from '../../store/stored-namespace.js';
+import { formatInfo, namespaceInfo } from '../../format/info.js';
+
+export interface CreateFlags {
+  ns?: string;
+  size?: number;
+  lbaSize?: number;
+  zoneSize?: number;
+  zoneCapacity?: number;
+  convZones?: number;
+  maxOpen?: number;
+  maxActive?: number;
+  zasl?: number;
+  descrExtSize?: number;
+  crossRead: boolean;
+  zoned: boolean;
+  hostAware?: boolean;
+  autoTransition: boolean;
+  endianness: Endianness;
+}
+
+/** CLI flags → the geometry fields the user actually set. */
+export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
+  const g: Partial<Geometry> = {};
+  if (f.size !== undefined) g.capacity = f.size;
+  if (f.lbaSize !== undefined) g.lbaSize = f.lbaSize;
+  if (f.zoneSize !== undefined) g.zoneSize = f.zoneSize;
+  if (f.zoneCapacity !== undefined) g.zoneCapacity = f.zoneCapacity;
+  if (f.convZones !== undefined) g.convZones = f.convZones;
+  if (f.maxOpen !== undefined) g.maxOpen = f.maxOpen;
+  if (f.maxActive !== undefined) g.maxActive = f.maxActive;
+  if (f.zasl !== undefined) g.zasl = f.zasl;
+  if (f.descrExtSize !== undefined) g.descrExtSize = f.descrExtSize;
+  if (!f.crossRead) g.crossRead = false;
+  if (!f.zoned) g.zoned = false;
+  if (f.hostAware) g.zoneModel = 'host-aware';
+  if (!f.autoTransition) g.autoTransition = false;
+  return g;
+}
+
+export function createCommand(store: string, flags: CreateFlags): void {
+  const dir = path.resolve(store);
+  const opts = flags.ns === undefined ? { endianness: flags.endianness } : { endianness: flags.endianness, name: flags.ns };
+  const { name } = createNamespace(dir, geometryFromFlags(flags), opts);
+  const ns = StoredNamespace.open(dir, name, { readOnly: true });
+  try {
+    process.stdout.write(`created namespace ${name} in ${dir}\n`);
+    process.stdout.write(formatInfo(namespaceInfo(name, ns.engine).slice(1)));
+  } finally {
+    ns.close();
+  }
+}

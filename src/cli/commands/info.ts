@@ -1,0 +1,34 @@
+import { StoredNamespace } from '../../store/stored-namespace.js';
+import { StoreLock } from '../../store/lock.js';
+import { listNamespaces } from '../../store/store.js';
+import { formatInfo, namespaceInfo, sidecarInfo, InfoEntry } from '../../format/info.js';
+import { resolveTarget, pickNamespace } from '../target.js';
+
+/** Reads the files directly (read-only), so it works on mounted and unmounted stores alike. */
+export function infoCommand(target: string, flags: { ns?: string }): void {
+  const t = resolveTarget(target);
+  const names = flags.ns !== undefined ? [pickNamespace(t.storeDir, flags.ns)] : listNamespaces(t.storeDir);
+  const owner = StoreLock.owner(t.storeDir);
+  const head: InfoEntry[] = [
+    ['store', t.storeDir],
+    ['in_use_by', owner ? `pid ${owner.pid} (${owner.command})` : 'nobody'],
+  ];
+  if (t.mount) head.push(['mounted_at', t.mount.mountpoint]);
+  let out = formatInfo(head);
+  for (const name of names) {
+    const ns = StoredNamespace.open(t.storeDir, name, { readOnly: true });
+    try {
+      const entries: InfoEntry[] = [
+        ...namespaceInfo(name, ns.engine),
+        ['data_file', ns.dataPath],
+        ['data_file_allocated', ns.allocatedBytes()],
+        ['metadata_file', ns.metaPath],
+        ...sidecarInfo(ns.info),
+      ];
+      out += '\n' + formatInfo(entries);
+    } finally {
+      ns.close();
+    }
+  }
+  process.stdout.write(out);
+}

@@ -1,0 +1,72 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLogger, LogLevel } from '../../log.js';
+import { Store, createNamespace, listNamespaces } from '../../store/store.js';
+import { ZoneFs } from '../../vfs/zone-fs.js';
+import { findMount, mountZoneFs } from '../../fuse/serve.js';
+import { defaultStoreDir } from '../args.js';
+import { CliError } from '../target.js';
+
+/**
+ * Foreground daemon. Ends on SIGINT/SIGTERM/SIGHUP, on `zonefuse umount`, or when the mount is
+ * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
+ * the store cleanly.
+ */
+export async function mountCommand(a: string, b: string | undefined, flags: { logLevel: LogLevel }): Promise<void> {
+  const log = createLogger(flags.logLevel);
+  let storeDir: string;
+  let mnt: string;
+  if (b === undefined) {
+    storeDir = defaultStoreDir();
+    mnt = path.resolve(a);
+    if (!fs.existsSync(storeDir) || listNamespaces(storeDir).length === 0) {
+      const { name } = createNamespace(storeDir, {});
+      log.info({ store: storeDir, ns: name }, `created the default store at ${storeDir}`);
+    }
+  } else {
+    storeDir = path.resolve(a);
+    mnt = path.resolve(b);
+    if (!fs.existsSync(storeDir)) throw new CliError(`store ${storeDir} does not exist (create it with: zonefuse create ${a})`);
+  }
+
+  const store = Store.open(storeDir, { logger: log, command: `zonefuse mount ${mnt}` });
+  let zfs: ZoneFs;
+  let handle;
+  try {
+    zfs = new ZoneFs(store, log);
+    handle = await mountZoneFs(zfs, mnt, storeDir, log);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  const names = zfs.namespaces().map((n) => n.name);
+  log.info({ store: storeDir, mountpoint: mnt, namespaces: names }, `serving ${names.join(', ')} from ${storeDir} at ${mnt}`);
+
+  let stopping = false;
+  const stop = async (reason: string, code = 0): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(watch);
+    log.info({ reason }, `stopping: ${reason}`);
+    let exit = code;
+    try {
+      zfs.commitAll();
+      await handle.unmount();
+      store.close();
+      log.info({ store: storeDir }, 'unmounted; zone state saved');
+    } catch (e) {
+      log.error({ err: e }, 'shutdown failed');
+      exit = 1;
+    }
+    process.exit(exit);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
+  process.on('uncaughtException', (e) => {
+    log.fatal({ err: e }, 'internal error');
+    void stop('internal error', 1);
+  });
+  // fusermount -u from another shell ends the FUSE session without telling us.
+  const watch = setInterval(() => {
+    if (!findMount(mnt)) void stop('the mount point was unmounted externally');
+  }, 500);
+}

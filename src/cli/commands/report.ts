@@ -1,0 +1,30 @@
+import { StoredNamespace } from '../../store/stored-namespace.js';
+import { ReportFilter, isRejection } from '../../engine/namespace.js';
+import { describeRejection } from '../../engine/status.js';
+import { ReportFormat, formatReport } from '../../format/report.js';
+import { resolveTarget, pickNamespace, CliError } from '../target.js';
+
+export interface ReportFlags {
+  ns?: string;
+  format: ReportFormat;
+  filter: ReportFilter;
+  from: number;
+  count?: number;
+  partial?: boolean;
+}
+
+/** Reads the sidecar directly (read-only): every change a daemon makes is written through. */
+export function reportCommand(target: string, flags: ReportFlags): void {
+  const t = resolveTarget(target);
+  const name = pickNamespace(t.storeDir, flags.ns);
+  const ns = StoredNamespace.open(t.storeDir, name, { readOnly: true });
+  try {
+    const e = ns.engine;
+    if (!e.zoned) throw new CliError(`namespace ${name} is not zoned`);
+    const rep = e.report({ slba: flags.from, filter: flags.filter, max: flags.count ?? Infinity, partial: flags.partial === true });
+    if (isRejection(rep)) throw new CliError(describeRejection(rep));
+    process.stdout.write(formatReport(flags.format, rep.zones, rep.nrZones, e.lbaSize));
+  } finally {
+    ns.close();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `key: value` descriptions of a namespace: geometry, limits and live zone counts. Used by the
+ * `info` control file and by `zonefuse info`.
+ */
+import { ZonedNamespace } from '../engine/namespace.js';
+import { Header, Flag } from '../store/format.js';
+
+export type InfoEntry = [key: string, value: string | number];
+
+function yesNo(b: boolean): string {
+  return b ? 'yes' : 'no';
+}
+
+/** Geometry, limits and current counts of a namespace. */
+export function namespaceInfo(name: string, e: ZonedNamespace): InfoEntry[] {
+  const g = e.geometry;
+  const out: InfoEntry[] = [
+    ['namespace', name],
+    ['zoned', yesNo(g.zoned)],
+    ['lba_size', g.lbaSize],
+    ['capacity', g.capacity],
+    ['capacity_lbas', e.nlba],
+  ];
+  if (!g.zoned) return out;
+  const c = e.counts();
+  out.push(
+    ['zone_model', g.zoneModel],
+    ['zone_size', g.zoneSize],
+    ['zone_size_lbas', e.zoneLbas],
+    ['zone_capacity', g.zoneCapacity],
+    ['zone_capacity_lbas', e.capLbas],
+    ['nr_zones', e.nrZones],
+    ['conventional_zones', e.convZones],
+    ['max_open_zones', g.maxOpen],
+    ['max_active_zones', g.maxActive],
+    ['zone_append_size_limit', g.zasl],
+    ['descriptor_extension_size', g.descrExtSize],
+    ['cross_zone_reads', yesNo(g.crossRead)],
+    ['auto_transition', yesNo(g.autoTransition)],
+    ['open_zones', c.open],
+    ['active_zones', c.active],
+    ['empty_zones', c.empty],
+    ['implicitly_open_zones', c.implicitOpen],
+    ['explicitly_open_zones', c.explicitOpen],
+    ['closed_zones', c.closed],
+    ['full_zones', c.full],
+    ['read_only_zones', c.readOnly],
+    ['offline_zones', c.offline],
+  );
+  return out;
+}
+
+/** Sidecar facts, as `qemu-img info` shows image facts. */
+export function sidecarInfo(h: Header): InfoEntry[] {
+  return [
+    ['format_version', h.version],
+    ['endianness', h.endianness],
+    ['uuid', h.uuid],
+    ['created', new Date(h.created).toISOString()],
+    ['last_opened', h.lastOpened ? new Date(h.lastOpened).toISOString() : 'never'],
+    ['mount_count', h.mountCount],
+    ['unclean_shutdowns', h.uncleanCount],
+    ['clean', yesNo((h.flags & Flag.CLEAN) !== 0)],
+  ];
+}
+
+export function formatInfo(entries: InfoEntry[]): string {
+  return entries.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n';
+}

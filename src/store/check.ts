@@ -1,0 +1,175 @@
+/**
+ * Offline verification of a store (`zonefuse check`): headers, zone records, counters, write
+ * pointers against capacity, and that nothing is allocated above any write pointer. Repair only
+ * does what cannot lose acknowledged data, and says what it did.
+ */
+import * as fs from 'node:fs';
+import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from '../engine/zone.js';
+import { resolveGeometry } from '../engine/geometry.js';
+import { HEADER_SIZE, RECORD_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader, FormatError, Header } from './format.js';
+import { allocatedRanges, punchHole } from '../native/libc.js';
+import { listNamespaces } from './store.js';
+import { namespacePaths } from './stored-namespace.js';
+import { StoreLock } from './lock.js';
+
+export interface CheckFinding {
+  ns: string;
+  level: 'error' | 'warning' | 'repaired';
+  message: string;
+}
+
+export interface CheckResult {
+  findings: CheckFinding[];
+  namespaces: number;
+  zones: number;
+  /** Errors left unrepaired. */
+  errors: number;
+}
+
+function readAt(fd: number, len: number, pos: number): Buffer {
+  const buf = Buffer.alloc(len);
+  let off = 0;
+  while (off < len) {
+    const n = fs.readSync(fd, buf, off, len - off, pos + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
+}
+
+export function checkStore(dir: string, opts: { repair?: boolean } = {}): CheckResult {
+  const lock = StoreLock.acquire(dir, opts.repair ? 'zonefuse check --repair' : 'zonefuse check');
+  try {
+    const result: CheckResult = { findings: [], namespaces: 0, zones: 0, errors: 0 };
+    for (const name of listNamespaces(dir)) {
+      result.namespaces++;
+      checkNamespace(dir, name, opts.repair === true, result);
+    }
+    result.errors = result.findings.filter((f) => f.level === 'error').length;
+    return result;
+  } finally {
+    lock.release();
+  }
+}
+
+function checkNamespace(dir: string, name: string, repair: boolean, result: CheckResult): void {
+  const p = namespacePaths(dir, name);
+  const add = (level: CheckFinding['level'], message: string): void => {
+    result.findings.push({ ns: name, level, message });
+  };
+  const metaFd = fs.openSync(p.meta, repair ? 'r+' : 'r');
+  let dataFd = -1;
+  try {
+    const size = fs.fstatSync(metaFd).size;
+    let h: Header;
+    try {
+      h = decodeHeader(p.meta, readAt(metaFd, HEADER_SIZE, 0), size);
+      resolveGeometry(h.geometry);
+    } catch (e) {
+      add('error', e instanceof FormatError ? e.message : `${p.meta}: geometry: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      dataFd = fs.openSync(p.data, repair ? 'r+' : 'r');
+    } catch (e) {
+      add('error', `${p.data}: ${(e as Error).message}`);
+      return;
+    }
+    const dataSize = fs.fstatSync(dataFd).size;
+    if (dataSize !== h.geometry.capacity) {
+      add('error', `${p.data}: size: ${dataSize} bytes, but the namespace capacity is ${h.geometry.capacity}`);
+      return;
+    }
+    const g = h.geometry;
+    const codec = new RecordCodec(h.endianness);
+    const zoneBytes = g.zoneSize;
+    const lba = g.lbaSize;
+    const zoneLbas = g.zoned ? zoneBytes / lba : 0;
+    const capLbas = g.zoned ? g.zoneCapacity / lba : 0;
+    let open = 0;
+    let active = 0;
+    const records = readAt(metaFd, h.nrZones * RECORD_SIZE, h.recordsOffset);
+    for (let z = 0; z < h.nrZones; z++) {
+      result.zones++;
+      const zslba = z * zoneLbas;
+      const conv = z < g.convZones;
+      const rec = codec.decode(records, z * RECORD_SIZE);
+      if (typeof rec === 'string') {
+        if (!repair) {
+          add('error', `${p.meta}: zone ${z} ${rec}: mismatch (repair rebuilds the record from the data file)`);
+          continue;
+        }
+        const rebuilt = rebuildRecord(dataFd, conv, g.zoneModel === 'host-aware', zslba, zoneLbas, capLbas, lba);
+        const buf = Buffer.alloc(RECORD_SIZE);
+        codec.encode(rebuilt, buf);
+        fs.writeSync(metaFd, buf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
+        add('repaired', `${p.meta}: zone ${z}: unreadable record rebuilt from the data file: state ${ZoneState[rebuilt.state]}, write pointer ${rebuilt.wp}`);
+        continue;
+      }
+      const wantType = conv ? ZoneType.CONVENTIONAL : g.zoneModel === 'host-aware' ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
+      if (rec.type !== wantType) add('error', `${p.meta}: zone ${z} type: ${rec.type}, the geometry makes it ${wantType}`);
+      if (!isValidStoredState(rec.state) || conv !== (rec.state === ZoneState.NOT_WP)) {
+        add('error', `${p.meta}: zone ${z} state: 0x${rec.state.toString(16)} is not valid for this zone`);
+        continue;
+      }
+      if (conv) continue;
+      if (rec.wp < zslba || rec.wp > zslba + capLbas) {
+        add('error', `${p.meta}: zone ${z} write pointer: ${rec.wp} is outside the zone's writable LBAs ${zslba}..${zslba + capLbas}`);
+        continue;
+      }
+      if (rec.state === ZoneState.EMPTY && rec.wp !== zslba) add('error', `${p.meta}: zone ${z} write pointer: an Empty zone's write pointer is ${rec.wp}, not ${zslba}`);
+      if (isActive(rec.state) && rec.wp === zslba + capLbas) add('error', `${p.meta}: zone ${z} write pointer: an active zone is at its capacity`);
+      if (rec.lbasWritten < rec.wp - zslba) add('warning', `zone ${z}: lifetime LBAs written (${rec.lbasWritten}) is below the write pointer offset (${rec.wp - zslba})`);
+      if ((rec.attrs & ZoneAttr.ZDEV) !== 0) {
+        if (g.descrExtSize === 0) add('error', `${p.meta}: zone ${z} attrs: ZDEV set but the namespace has no extensions`);
+        else if (crc32(readAt(metaFd, g.descrExtSize, h.extOffset + z * g.descrExtSize)) !== rec.extCrc) {
+          add('error', `${p.meta}: zone ${z} extension checksum: mismatch`);
+        }
+      }
+      if (g.zoneModel === 'host-managed') {
+        if (rec.state === ZoneState.IMPLICIT_OPEN || rec.state === ZoneState.EXPLICIT_OPEN) open++;
+        if (isActive(rec.state)) active++;
+      }
+      checkAboveWritePointer(dataFd, rec, z, zoneBytes, lba, zslba, repair, add, p.data);
+    }
+    if (g.maxActive !== 0 && active > g.maxActive) add('error', `${p.meta}: active zones: ${active}, above the limit of ${g.maxActive}`);
+    if (g.maxOpen !== 0 && open > g.maxOpen) add('error', `${p.meta}: open zones: ${open}, above the limit of ${g.maxOpen}`);
+  } finally {
+    if (dataFd >= 0) fs.closeSync(dataFd);
+    fs.closeSync(metaFd);
+  }
+}
+
+/** Data allocated above a write pointer belongs to writes that were never acknowledged. */
+function checkAboveWritePointer(
+  dataFd: number, rec: ZoneRecord, z: number, zoneBytes: number, lba: number, zslba: number,
+  repair: boolean, add: (level: CheckFinding['level'], m: string) => void, file: string,
+): void {
+  if (rec.state === ZoneState.OFFLINE) return;
+  const from = rec.wp * lba;
+  const end = (z + 1) * zoneBytes;
+  if (from >= end) return;
+  const ranges = allocatedRanges(dataFd, from, end);
+  if (ranges.length === 0) return;
+  const bytes = ranges.reduce((s, [a, b]) => s + b - a, 0);
+  if (!repair) {
+    add('error', `${file}: zone ${z}: ${bytes} bytes allocated above the write pointer (LBA ${rec.wp}; zone starts at ${zslba})`);
+    return;
+  }
+  for (const [a, b] of ranges) punchHole(dataFd, a, b - a);
+  add('repaired', `${file}: zone ${z}: discarded ${bytes} bytes of unacknowledged data above the write pointer`);
+}
+
+/** A record that cannot be read: infer the write pointer from what the data file holds. */
+function rebuildRecord(
+  dataFd: number, conv: boolean, hostAware: boolean, zslba: number, zoneLbas: number, capLbas: number, lba: number,
+): ZoneRecord {
+  const type = conv ? ZoneType.CONVENTIONAL : hostAware ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
+  const base = { type, attrs: 0, flags: 0, lbasWritten: 0, resets: 0, finishes: 0, extCrc: 0 };
+  if (conv) return { ...base, state: ZoneState.NOT_WP, wp: zslba };
+  const ranges = allocatedRanges(dataFd, zslba * lba, (zslba + zoneLbas) * lba);
+  const last = ranges.length ? ranges[ranges.length - 1]![1] : zslba * lba;
+  const wp = Math.min(zslba + capLbas, Math.ceil(last / lba));
+  const state = wp === zslba ? ZoneState.EMPTY : wp === zslba + capLbas ? ZoneState.FULL : ZoneState.CLOSED;
+  return { ...base, state, wp, lbasWritten: wp - zslba };
+}
