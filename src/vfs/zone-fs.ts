@@ -736,7 +736,8 @@ export class ZoneFs {
   }
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(E).map(([k, v]) => [v as number, k]));
+// Node's table lacks a few Linux names (ETOOMANYREFS): the engine's table fills them in.
+const ERRNO_NAMES = new Map<number, string>([...Object.entries(E), ...Object.entries(ERRNO)].map(([k, v]) => [v as number, k]));
 function errnoName(code: number): string {
   return ERRNO_NAMES.get(code) ?? `errno ${code}`;
 }

@@ -1,0 +1,139 @@
+/**
+ * Real mounts for integration tests: the daemon is `node bin/zonefuse.js mount` in its own
+ * process (never this one: a FUSE daemon must not be a client of itself). Every mount made
+ * here is unmounted and every daemon started here is stopped after each test, pass or fail.
+ */
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+import { tmpDir } from './tmp.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = path.join(ROOT, 'bin', 'zonefuse.js');
+
+const live = new Set<Daemon>();
+
+function isMounted(mnt: string): boolean {
+  const text = fs.readFileSync('/proc/mounts', 'utf8');
+  return text.split('\n').some((l) => l.split(' ')[1] === mnt);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Run the CLI synchronously. */
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input ?? '' });
+}
+
+/** Run a command; returns status, stdout, stderr. */
+export function run(cmd: string, args: string[], input?: string): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: 'utf8', input: input ?? '' });
+}
+
+export function sh(script: string): SpawnSyncReturns<string> {
+  return spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+}
+
+/** Run python3 code (for O_APPEND offsets, unaligned buffers, precise errnos). */
+export function py(code: string, ...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
+}
+
+export class Daemon {
+  proc: ChildProcess | undefined;
+  stderr = '';
+  exitCode: number | null = null;
+
+  constructor(readonly store: string, readonly mnt: string) {}
+
+  async start(extra: string[] = []): Promise<void> {
+    this.stderr = '';
+    this.exitCode = null;
+    const proc = spawn(process.execPath, [CLI, 'mount', this.store, this.mnt, '--log-level', 'info', ...extra], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    live.add(this);
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (d: string) => (this.stderr += d));
+    proc.on('exit', (code) => (this.exitCode = code ?? -1));
+    await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`);
+    if (this.exitCode !== null) throw new Error(`daemon exited (${this.exitCode}): ${this.stderr}`);
+  }
+
+  get pid(): number {
+    return this.proc?.pid ?? -1;
+  }
+
+  /** SIGTERM and wait until the daemon has exited and the mount is gone. */
+  async stop(): Promise<void> {
+    if (!this.proc || this.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    await waitFor(() => this.exitCode !== null, 'daemon exit');
+    await waitFor(() => !isMounted(this.mnt), 'unmount');
+    live.delete(this);
+  }
+
+  /** Simulate a crash of the daemon. */
+  async kill9(): Promise<void> {
+    if (!this.proc || this.exitCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await waitFor(() => this.exitCode !== null, 'daemon death');
+    live.delete(this);
+  }
+
+  /** Last resort: never leave a mount or a daemon behind. */
+  cleanup(): void {
+    if (this.proc && this.exitCode === null) this.proc.kill('SIGKILL');
+    if (isMounted(this.mnt)) spawnSync('fusermount', ['-u', '-z', this.mnt]);
+    live.delete(this);
+  }
+}
+
+export interface Fixture {
+  dir: string;
+  store: string;
+  mnt: string;
+  daemon: Daemon;
+  /** Path of a namespace file or of a file in its zone directory. */
+  ns(name?: string): string;
+  zone(z: number | string, name?: string): string;
+}
+
+/** Create a store with `createArgs`, mount it, and hand back paths. */
+export async function mounted(createArgs: string[] = [], name = 'nvme0n1'): Promise<Fixture> {
+  const dir = tmpDir('zonefuse-it-');
+  const store = path.join(dir, 'store');
+  const mnt = path.join(dir, 'mnt');
+  const r = cli(['create', store, '--ns', name, ...createArgs]);
+  if (r.status !== 0) throw new Error(`create failed: ${r.stderr}`);
+  const daemon = new Daemon(store, mnt);
+  await daemon.start();
+  return {
+    dir, store, mnt, daemon,
+    ns: (n = name) => path.join(mnt, n),
+    zone: (z, n = name) => path.join(mnt, `${n}.zones`, String(z)),
+  };
+}
+
+afterEach(async () => {
+  for (const d of [...live]) {
+    try {
+      await d.stop();
+    } catch {
+      // fall through to the hard cleanup
+    }
+    d.cleanup();
+  }
+});
