@@ -435,6 +435,9 @@ export class ZonedNamespace {
 
   private reject(status: NvmeStatus, op: string, zone: number, lba: number, detail: string): Rejection {
     const wp = zone >= this.convZones && zone < this.nrZones ? this.wp[zone]! : -1;
+    // A refused command is the last operation and it changed nothing: forget the previous
+    // operation's journal so lastChanges()/revertLastOperation() cannot act on it by mistake.
+    if (this.journal.length > 0) this.begin();
     return { status, op, zone, lba, wp, detail };
   }
 
@@ -882,15 +885,16 @@ export class ZonedNamespace {
   // Power
 
   /**
-   * The initial-state rules of ZNS §2.1.1.3, applied at power-up and by a shutdown: open and
-   * closed zones become Closed, or Empty when nothing was written and no extension is set.
-   * Full, Read Only and Offline stay.
+   * The start-up transition of PRODUCT.md §6 (ZNS §2.1.1.3), applied at power-up and by a
+   * shutdown: open zones become Closed, or Empty when nothing was written and no extension is
+   * set. Full, Closed, Read Only and Offline stay as they were: the product contract keeps a
+   * Closed zone Closed even when it is empty (the spec would make it Empty).
    */
   powerCycleTransition(): number[] {
     this.begin();
     for (let z = this.convZones; z < this.nrZones; z++) {
       const s = this.state[z]!;
-      if (!isActive(s)) continue;
+      if (s !== IOPEN && s !== EOPEN) continue;
       const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
       const to = empty ? EMPTY : CLOSED;
       if (s !== to) {
@@ -999,8 +1003,17 @@ export class ZonedNamespace {
       if (wp === zslba + this.capLbas && (s === IOPEN || s === EOPEN || s === CLOSED)) {
         throw new ZoneLoadError(z, 'wp', `an ${stateLabel(s)} zone has its write pointer at its capacity`);
       }
-      if ((rec.attrs & ZoneAttr.ZDEV) !== 0 && !rec.ext) {
-        throw new ZoneLoadError(z, 'attrs', 'ZDEV is set but there is no extension data');
+    }
+    if ((rec.attrs & ZoneAttr.ZDEV) !== 0) {
+      // The extension association ends when a zone becomes Empty or Offline (ZNS §2.1.1), and a
+      // conventional zone never has one.
+      if (conv || s === EMPTY || s === OFFLINE) {
+        throw new ZoneLoadError(z, 'attrs', `ZDEV is set but the zone is ${stateLabel(s)}`);
+      }
+      if (!rec.ext) throw new ZoneLoadError(z, 'attrs', 'ZDEV is set but there is no extension data');
+      const size = this.geometry.descrExtSize;
+      if (size === 0 || rec.ext.length !== size) {
+        throw new ZoneLoadError(z, 'ext', `the extension data is ${rec.ext.length} bytes but the descriptor extension size is ${size}`);
       }
     }
     this.stateCount[this.state[z]!]!--;

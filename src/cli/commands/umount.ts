@@ -1,14 +1,16 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findMount, fusermountLazy, storeOfMount } from '../../fuse/serve.js';
 import { StoreLock } from '../../store/lock.js';
 import { CliError } from '../target.js';
 
+/** Running, and not a zombie waiting for its parent to reap it. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
