@@ -896,11 +896,8 @@ export class ZonedNamespace {
       const s = this.state[z]!;
       if (s !== IOPEN && s !== EOPEN) continue;
       const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
-      const to = empty ? EMPTY : CLOSED;
-      if (s !== to) {
-        this.touch(z);
-        this.moveTo(z, to);
-      }
+      this.touch(z);
+      this.moveTo(z, empty ? EMPTY : CLOSED);
     }
     return this.lastChanges();
   }
