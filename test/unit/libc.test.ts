@@ -199,7 +199,14 @@ describe('flock', () => {
       expect(flockExclusiveNonBlocking(fd)).toBe(false);
       process.kill(-child.pid!, 'SIGKILL');
       await exited;
-      expect(flockExclusiveNonBlocking(fd)).toBe(true);
+      // flock(1) exiting is seen first; its child (sleep, which shares the open file) may need a
+      // moment longer to be torn down and drop the lock.
+      let free = false;
+      for (let i = 0; i < 100 && !free; i++) {
+        free = flockExclusiveNonBlocking(fd);
+        if (!free) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(free).toBe(true);
       flockUnlock(fd);
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
