@@ -47,8 +47,8 @@ export function buildProgram(): Command {
   program
     .command('mount')
     .description('serve a store at a mount point, in the foreground (Ctrl-C or SIGTERM unmounts and saves state)')
-    .argument('[store]', 'store directory (default: the default store, created on first use)')
-    .argument('<mountpoint>', 'where to mount (created if missing)')
+    .usage('[options] [store] <mountpoint>')
+    .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .action(mountCommand);
 

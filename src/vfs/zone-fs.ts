@@ -717,8 +717,9 @@ export class ZoneFs {
   private rejected(m: MountedNamespace, r: Rejection, errno?: number): number {
     const code = errno ?? ERRNO[r.status.errno];
     const name = errnoName(code);
-    const line = m.errors.addRejection(r, name);
-    this.log.info({ ns: m.name, op: r.op, zone: r.zone, lba: r.lba, wp: r.wp, status: r.status.name, code: r.status.code, errno: name }, line);
+    m.errors.addRejection(r, name);
+    this.log.info({ ns: m.name, op: r.op, zone: r.zone, lba: r.lba, wp: r.wp, status: r.status.name, code: r.status.code, errno: name },
+      `${r.op} refused: ${r.status.name}: ${r.detail}`);
     return -code;
   }
 

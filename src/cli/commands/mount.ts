@@ -12,7 +12,9 @@ import { CliError } from '../target.js';
  * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
  * the store cleanly.
  */
-export async function mountCommand(a: string, b: string | undefined, flags: { logLevel: LogLevel }): Promise<void> {
+export async function mountCommand(paths: string[], flags: { logLevel: LogLevel }): Promise<void> {
+  if (paths.length > 2) throw new CliError(`mount takes [store] <mountpoint>, got ${paths.length} paths`);
+  const [a, b] = paths as [string, string | undefined];
   const log = createLogger(flags.logLevel);
   let storeDir: string;
   let mnt: string;
