@@ -200,6 +200,10 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
   if (e !== 1 && e !== 2) throw new FormatError(file, 'endianness', `unknown byte order code ${e} (1 = little, 2 = big)`);
   const le = e === 1;
   const v = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
+  // Before the version: a damaged endianness byte must not read as "a newer version".
+  if (v.getUint32(Off.bom, le) !== BYTE_ORDER_MARK) {
+    throw new FormatError(file, 'byte order mark', `does not read as 0x01020304 in the declared ${le ? 'little' : 'big'}-endian order`);
+  }
   const version = v.getUint16(Off.version, le);
   if (version > FORMAT_VERSION) {
     throw new FormatError(file, 'version', `format version ${version} is newer than this zonefuse supports (${FORMAT_VERSION}); upgrade zonefuse`);
@@ -209,9 +213,6 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
   const actual = crc32(buf.subarray(0, Off.checksum));
   if (stored !== actual) {
     throw new FormatError(file, 'header checksum', `mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the header is corrupt`);
-  }
-  if (v.getUint32(Off.bom, le) !== BYTE_ORDER_MARK) {
-    throw new FormatError(file, 'byte order mark', `does not read as 0x01020304 in the declared ${le ? 'little' : 'big'}-endian order`);
   }
   if (v.getUint32(Off.headerSize, le) !== HEADER_SIZE) {
     throw new FormatError(file, 'header size', `${v.getUint32(Off.headerSize, le)}, expected ${HEADER_SIZE}`);

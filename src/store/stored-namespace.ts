@@ -105,6 +105,8 @@ export class StoredNamespace {
   private readonly readOnly: boolean;
   private readonly beforeMetaWrite: (() => void) | undefined;
   private punchWarned = false;
+  /** CRC of each zone's descriptor extension, so record writes need not recompute it. */
+  private readonly extCrcs = new Map<number, number>();
   private closed = false;
 
   /** Create the two files of a new namespace. The sidecar appears atomically (rename). */
@@ -242,6 +244,7 @@ export class StoredNamespace {
           if (crc32(ext) !== rec.extCrc) {
             throw new FormatError(this.metaPath, `zone ${z} extension checksum`, 'mismatch: the descriptor extension is corrupt');
           }
+          this.extCrcs.set(z, rec.extCrc);
         }
         try {
           this.engine.loadZone(z, { ...rec, ext });
@@ -267,6 +270,9 @@ export class StoredNamespace {
       const scrubbed = this.discardUnacknowledgedData();
       this.log.warn({ mountCount: h.mountCount, uncleanCount: h.uncleanCount, zonesScrubbed: scrubbed },
         `unclean shutdown detected for namespace ${this.name}: zone states and write pointers recovered from the sidecar`);
+    }
+    if (this.engine.openExcess > 0) {
+      this.log.warn({ excess: this.engine.openExcess }, 'more open zones than the limit on disk (a crash during an implicit close); all are closed now');
     }
     const changed = this.engine.powerCycleTransition();
     if (changed.length > 0) {
@@ -402,14 +408,15 @@ export class StoredNamespace {
     const r = this.engine.manage(cmd, zone);
     if (r) return r;
     const changed = this.persistLastChanges();
-    if (cmd === 'reset') for (const z of changed) this.punchZone(z);
+    if (cmd === 'reset') this.punchZones(changed);
     return undefined;
   }
 
   setDescriptorExtension(zone: number, data: Uint8Array): Rejection | undefined {
     const r = this.engine.setDescriptorExtension(zone, data);
     if (r) return r;
-    this.persistLastChanges();
+    this.extCrcs.delete(zone);
+    this.persistLastChanges(true);
     return undefined;
   }
 
@@ -423,7 +430,7 @@ export class StoredNamespace {
   clearFault(zone: number): Rejection | undefined {
     const r = this.engine.clearFault(zone);
     if (r) return r;
-    for (const z of this.persistLastChanges()) this.punchZone(z);
+    this.punchZones(this.persistLastChanges());
     return undefined;
   }
 
@@ -447,15 +454,15 @@ export class StoredNamespace {
   // Persistence
 
   /** Persist the zones the engine changed in its last operation; roll back on failure. */
-  private persistLastChanges(): number[] {
+  private persistLastChanges(writeExt = false): number[] {
     const changed = this.engine.lastChanges();
     if (changed.length === 0) return changed;
     try {
-      this.persistZones(changed);
+      this.persistZones(changed, writeExt);
     } catch (e) {
       this.engine.revertLastOperation();
       try {
-        this.persistZones(changed);
+        this.persistZones(changed, writeExt);
       } catch {
         // The sidecar cannot be written at all; the in-memory state is the last good one.
       }
@@ -465,15 +472,17 @@ export class StoredNamespace {
     return changed;
   }
 
-  private persistZones(zones: number[]): void {
+  private persistZones(zones: number[], writeExt = false): void {
     if (this.readOnly) throw new Error(`${this.metaPath} is open read-only`);
     this.beforeMetaWrite?.();
     const h = this.header;
     const extSize = h.geometry.descrExtSize;
-    if (zones.length === 1) {
-      const z = zones[0]!;
-      this.writeZone(z, extSize, this.recBuf, 0);
-      writeFully(this.metaFd, this.recBuf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
+    if (zones.length <= 8) {
+      // In the engine's order: a zone closed to make room goes to disk before the zone opened.
+      for (const z of zones) {
+        this.writeZone(z, extSize, this.recBuf, 0, writeExt);
+        writeFully(this.metaFd, this.recBuf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
+      }
       return;
     }
     // Many zones (select-all, start-up): coalesce adjacent records into one pwrite.
@@ -483,20 +492,26 @@ export class StoredNamespace {
       let j = i + 1;
       while (j < sorted.length && sorted[j] === sorted[j - 1]! + 1 && j - i < 16384) j++;
       const buf = Buffer.alloc((j - i) * RECORD_SIZE);
-      for (let k = i; k < j; k++) this.writeZone(sorted[k]!, extSize, buf, (k - i) * RECORD_SIZE);
+      for (let k = i; k < j; k++) this.writeZone(sorted[k]!, extSize, buf, (k - i) * RECORD_SIZE, writeExt);
       writeFully(this.metaFd, buf, 0, buf.length, h.recordsOffset + sorted[i]! * RECORD_SIZE);
       i = j;
     }
   }
 
-  /** Encode zone z's record into buf (writing its extension data first when it has one). */
-  private writeZone(z: number, extSize: number, buf: Buffer, at: number): void {
+  /**
+   * Encode zone z's record into buf. The extension data, when `writeExt`, is written first so
+   * that the record's checksum of it never points at data not yet written.
+   */
+  private writeZone(z: number, extSize: number, buf: Buffer, at: number, writeExt: boolean): void {
     const e = this.engine;
     let extCrc = 0;
     const ext = (e.attrsOf(z) & ZoneAttr.ZDEV) !== 0 ? e.extOf(z) : undefined;
     if (ext && extSize > 0) {
-      extCrc = crc32(ext);
-      writeFully(this.metaFd, ext, 0, extSize, this.header.extOffset + z * extSize);
+      extCrc = this.extCrcs.get(z) ?? crc32(ext);
+      if (writeExt) writeFully(this.metaFd, ext, 0, extSize, this.header.extOffset + z * extSize);
+      this.extCrcs.set(z, extCrc);
+    } else {
+      this.extCrcs.delete(z);
     }
     this.codec.encode(recordOf(e, z, extCrc), buf, at);
   }
@@ -507,9 +522,15 @@ export class StoredNamespace {
     fs.fdatasyncSync(this.metaFd);
   }
 
-  private punchZone(z: number): void {
-    if (this.engine.stateOf(z) !== ZoneState.EMPTY) return;
-    this.punch(z * this.zoneBytes, this.zoneBytes);
+  /**
+   * Free the space of zones that are now Empty. The sidecar is synced first: otherwise a host
+   * crash could keep the old write pointer on disk while the data under it is already gone.
+   */
+  private punchZones(zones: number[]): void {
+    const empty = zones.filter((z) => this.engine.stateOf(z) === ZoneState.EMPTY);
+    if (empty.length === 0) return;
+    fs.fdatasyncSync(this.metaFd);
+    for (const z of empty) this.punch(z * this.zoneBytes, this.zoneBytes);
   }
 
   private punch(offset: number, length: number): void {

@@ -861,7 +861,7 @@ describe('loadZone / finishLoad', () => {
     expect((err as ZoneLoadError).field).toBe(field);
     expect((err as ZoneLoadError).zone).toBe(z);
     expect((err as ZoneLoadError).name).toBe('ZoneLoadError');
-    expect((err as ZoneLoadError).message).toMatch(new RegExp(`^zone ${z}: `));
+    expect((err as ZoneLoadError).message).toMatch(z >= 0 ? new RegExp(`^zone ${z}: `) : /no such zone/);
   });
 
   it('ZDEV on a namespace without descriptor extensions → ZoneLoadError', () => {
@@ -882,18 +882,21 @@ describe('loadZone / finishLoad', () => {
     expect(reportOf(ns, { filter: 'attributes' }).zones.map((d) => d.zone)).toEqual([3]);
   });
 
-  it('finishLoad refuses more active or open zones than the limits', () => {
+  it('finishLoad refuses more active zones than the limit, and tolerates (and reports) extra open zones', () => {
     const a = new ZonedNamespace(geo);
     for (const z of [1, 2, 3, 4]) a.loadZone(z, rec(C, z * 8 + 1));
     expect(() => a.finishLoad()).toThrow(ZoneLoadError);
     try { a.finishLoad(); } catch (e) { expect((e as ZoneLoadError).field).toBe('active'); }
 
+    // One open zone too many is what a crash between the two record writes of an implicit close
+    // can leave; the power-up transition closes them all.
     const o = new ZonedNamespace(geo);
-    for (const z of [1, 2, 3]) o.loadZone(z, rec(EO, z * 8));
-    let err: unknown;
-    try { o.finishLoad(); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(ZoneLoadError);
-    expect((err as ZoneLoadError).field).toBe('open');
+    for (const z of [1, 2, 3]) o.loadZone(z, rec(EO, z * 8 + 1));
+    expect(() => o.finishLoad()).not.toThrow();
+    expect(o.openExcess).toBe(1);
+    o.powerCycleTransition();
+    expect(o.openExcess).toBe(0);
+    expect(o.counts().open).toBe(0);
 
     const fine = new ZonedNamespace(geo);
     for (const z of [1, 2, 3, 4, 5]) fine.loadZone(z, rec(F, z * 8 + 6));
@@ -921,7 +924,8 @@ describe('lastChanges / revertLastOperation', () => {
     expect(ns.lastChanges()).toEqual([1]);
     ok(ns.write(16, 1));
     ok(ns.write(24, 1)); // closes 1 implicitly
-    expect(ns.lastChanges()).toEqual([3, 1]);
+    // The zone closed to make room comes first, so a store persists it first.
+    expect(ns.lastChanges()).toEqual([1, 3]);
     ok(ns.manage('open', 2)); // IO → EO
     expect(ns.lastChanges()).toEqual([2]);
     ok(ns.manage('open', 2)); // nop

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Reference reader for zonefuse sidecar files (`<name>.zmeta`), format version 1.
+
+Written against docs/format.md, with the Python standard library only (struct, zlib), to show
+that the document is enough to read a store without zonefuse's code. It decodes and validates a
+sidecar of either byte order and prints the header and the zone table.
+
+    python3 docs/read_zmeta.py STORE_DIR            every namespace in a store
+    python3 docs/read_zmeta.py STORE/NAME.zmeta     one sidecar
+    options: --json (machine-readable), --zones N (print at most N zone rows; default all)
+
+Exit status 0 when every sidecar is valid, 1 with a one-line "FILE: FIELD: detail" message on the
+first problem. The reader never writes anything and takes no lock: run it on a store that is not
+mounted, or accept that a mounted store may be caught between two updates.
+"""
+import json
+import os
+import struct
+import sys
+import zlib
+
+MAGIC = b"ZFUSEMD\x00"
+SUPPORTED_VERSION = 1
+HEADER_SIZE = 4096
+RECORD_SIZE = 64
+BYTE_ORDER_MARK = 0x01020304
+KNOWN_INCOMPAT = 0x0
+KNOWN_FLAGS = 0x3F
+MAX_SAFE = 2**53 - 1
+
+FLAG_NAMES = ["CLEAN", "ZONED", "CROSS_READ", "AUTO_TRANSITION", "HOST_AWARE", "DETACHED"]
+
+STATE = {0x0: "NOT_WP", 0x1: "EMPTY", 0x2: "IMP_OPENED", 0x3: "EXP_OPENED", 0x4: "CLOSED",
+         0xD: "READONLY", 0xE: "FULL", 0xF: "OFFLINE"}
+TYPE = {0x1: "CONVENTIONAL", 0x2: "SEQ_WRITE_REQUIRED", 0x3: "SEQ_WRITE_PREFERRED"}
+ATTR_NAMES = {0x01: "ZFC", 0x02: "FZR", 0x04: "RZR", 0x80: "ZDEV"}
+ZDEV = 0x80
+NON_SEQ = 0x01
+
+# (name, offset, struct code) of every header field after the byte-order code.
+HEADER_FIELDS = [
+    ("version", 10, "H"), ("bom", 12, "I"), ("header_size", 16, "I"), ("record_size", 20, "I"),
+    ("incompat", 24, "I"), ("compat", 28, "I"), ("flags", 32, "I"), ("lba_size", 36, "I"),
+    ("capacity", 40, "Q"), ("zone_size", 48, "Q"), ("zone_capacity", 56, "Q"),
+    ("nr_zones", 64, "I"), ("conv_zones", 68, "I"), ("max_open", 72, "I"),
+    ("max_active", 76, "I"), ("zasl", 80, "I"), ("descr_ext_size", 84, "I"),
+    ("created_ms", 104, "Q"), ("mount_count", 112, "I"), ("unclean_count", 116, "I"),
+    ("last_opened_ms", 120, "Q"), ("records_offset", 128, "Q"), ("ext_offset", 136, "Q"),
+]
+# Zone record: state, type, attrs, flags (u8), 4 reserved, wp, lbas_written (u64),
+# resets, finishes, ext_crc (u32), 24 reserved, checksum (u32).
+RECORD_BODY = "BBBB4xQQIII24x"
+
+
+class FormatError(Exception):
+    def __init__(self, file, field, detail):
+        super().__init__(f"{file}: {field}: {detail}")
+
+
+def crc32(b):
+    return zlib.crc32(b) & 0xFFFFFFFF
+
+
+def layout(nr_zones, descr_ext_size):
+    records_offset = HEADER_SIZE
+    ext_offset = -(-(records_offset + nr_zones * RECORD_SIZE) // 4096) * 4096  # round up to 4096
+    return records_offset, ext_offset, ext_offset + nr_zones * descr_ext_size
+
+
+def decode_header(path, buf, file_size):
+    if len(buf) < HEADER_SIZE:
+        raise FormatError(path, "header", f"file is {len(buf)} bytes, shorter than the 4096-byte header")
+    if buf[0:8] != MAGIC:
+        raise FormatError(path, "magic", f"expected 'ZFUSEMD\\0', found {buf[0:8]!r}")
+    code = buf[8]
+    if code not in (1, 2):
+        raise FormatError(path, "endianness", f"unknown byte order code {code} (1 = little, 2 = big)")
+    bo = "<" if code == 1 else ">"
+    h = {"endianness": "little" if code == 1 else "big"}
+    for name, off, fmt in HEADER_FIELDS:
+        (h[name],) = struct.unpack_from(bo + fmt, buf, off)
+    # The byte-order mark first (a damaged endianness byte must not read as a newer version), then
+    # the version, which decides everything after the 16-byte prefix, before the checksum.
+    if h["bom"] != BYTE_ORDER_MARK:
+        raise FormatError(path, "byte order mark", f"reads as 0x{h['bom']:08x}, not 0x01020304, in the declared order")
+    if h["version"] > SUPPORTED_VERSION:
+        raise FormatError(path, "version", f"format version {h['version']} is newer than this reader supports ({SUPPORTED_VERSION})")
+    if h["version"] < 1:
+        raise FormatError(path, "version", f"format version {h['version']} is invalid")
+    (stored,) = struct.unpack_from(bo + "I", buf, HEADER_SIZE - 4)
+    actual = crc32(buf[0:HEADER_SIZE - 4])
+    if stored != actual:
+        raise FormatError(path, "header checksum", f"mismatch (stored 0x{stored:08x}, computed 0x{actual:08x})")
+    if h["header_size"] != HEADER_SIZE:
+        raise FormatError(path, "header size", f"{h['header_size']}, expected {HEADER_SIZE}")
+    if h["record_size"] != RECORD_SIZE:
+        raise FormatError(path, "record size", f"{h['record_size']}, expected {RECORD_SIZE}")
+    if h["incompat"] & ~KNOWN_INCOMPAT:
+        raise FormatError(path, "incompatible features", f"0x{h['incompat']:x} includes features this reader does not know")
+    if h["flags"] & ~KNOWN_FLAGS:
+        raise FormatError(path, "flags", f"unknown flag bits 0x{h['flags']:x}")
+    for f in ("capacity", "zone_size", "zone_capacity", "created_ms", "last_opened_ms", "records_offset", "ext_offset"):
+        if h[f] > MAX_SAFE:
+            raise FormatError(path, f, f"{h[f]} is above 2^53 - 1")
+    zoned = bool(h["flags"] & 2)
+    h["zoned"] = zoned
+    check_geometry(path, h)
+    want_zones = h["capacity"] // h["zone_size"] if zoned else 0
+    if h["nr_zones"] != want_zones:
+        raise FormatError(path, "zone count", f"{h['nr_zones']} does not match capacity / zone size ({want_zones})")
+    rec_off, ext_off, size = layout(h["nr_zones"], h["descr_ext_size"])
+    if h["records_offset"] != rec_off:
+        raise FormatError(path, "records offset", f"{h['records_offset']}, expected {rec_off}")
+    if h["ext_offset"] != ext_off:
+        raise FormatError(path, "extension offset", f"{h['ext_offset']}, expected {ext_off}")
+    if file_size < size:
+        raise FormatError(path, "file size", f"{file_size} bytes, but the layout needs {size}: the file is truncated")
+    h["uuid"] = "-".join(buf[88:104].hex()[a:b] for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)))
+    name = buf[144:208]
+    h["name"] = name.split(b"\x00", 1)[0].decode("utf-8")
+    h["flag_names"] = [n for i, n in enumerate(FLAG_NAMES) if h["flags"] & (1 << i)]
+    h["expected_file_size"] = size
+    return h
+
+
+def check_geometry(path, h):
+    lba = h["lba_size"]
+    if lba < 512 or lba > 65536 or lba & (lba - 1):
+        raise FormatError(path, "lbaSize", f"{lba} is not a power of two from 512 to 65536")
+    if h["capacity"] == 0 or h["capacity"] % lba:
+        raise FormatError(path, "capacity", f"{h['capacity']} is not a positive multiple of the LBA size")
+    if not h["zoned"]:
+        return
+    zs, zc = h["zone_size"], h["zone_capacity"]
+    if zs == 0 or zs % lba or h["capacity"] % zs:
+        raise FormatError(path, "zoneSize", f"{zs} must be a positive multiple of the LBA size dividing the capacity")
+    if zc == 0 or zc % lba or zc > zs:
+        raise FormatError(path, "zoneCapacity", f"{zc} must be a positive multiple of the LBA size, at most the zone size")
+    if h["conv_zones"] > h["capacity"] // zs:
+        raise FormatError(path, "convZones", f"{h['conv_zones']} exceeds the number of zones")
+    if h["max_active"] and (h["max_open"] == 0 or h["max_open"] > h["max_active"]):
+        raise FormatError(path, "maxOpen", f"{h['max_open']} exceeds max active {h['max_active']}")
+    if h["zasl"] % lba:
+        raise FormatError(path, "zasl", f"{h['zasl']} is not a multiple of the LBA size")
+    if h["descr_ext_size"] % 64 or h["descr_ext_size"] > 16320:
+        raise FormatError(path, "descrExtSize", f"{h['descr_ext_size']} is not a multiple of 64 up to 16320")
+
+
+def decode_zones(path, f, h):
+    bo = "<" if h["endianness"] == "little" else ">"
+    n, ext_size = h["nr_zones"], h["descr_ext_size"]
+    if n == 0:
+        return []
+    zone_lbas = h["zone_size"] // h["lba_size"]
+    cap_lbas = h["zone_capacity"] // h["lba_size"]
+    seq_type = 3 if h["flags"] & 0x10 else 2
+    f.seek(h["records_offset"])
+    table = f.read(n * RECORD_SIZE)
+    zones, n_open, n_active = [], 0, 0
+    for z in range(n):
+        rec = table[z * RECORD_SIZE:(z + 1) * RECORD_SIZE]
+        (stored,) = struct.unpack_from(bo + "I", rec, 60)
+        if stored != crc32(rec[0:60]):
+            raise FormatError(path, f"zone {z} record checksum", "mismatch: the zone record is corrupt")
+        state, ztype, attrs, flags, wp, written, resets, finishes, ext_crc = struct.unpack_from(bo + RECORD_BODY, rec, 0)
+        conv = z < h["conv_zones"]
+        zslba = z * zone_lbas
+        want_type = 1 if conv else seq_type
+        if ztype != want_type:
+            raise FormatError(path, f"zone {z} type", f"{ztype}, but the geometry makes it {want_type}")
+        if state not in STATE or conv != (state == 0):
+            raise FormatError(path, f"zone {z} state", f"0x{state:x} is not valid for a {'conventional' if conv else 'sequential'} zone")
+        ext = None
+        if conv and attrs & ZDEV:
+            raise FormatError(path, f"zone {z} attrs", "ZDEV is set on a conventional zone")
+        if not conv:
+            if wp > MAX_SAFE:
+                raise FormatError(path, f"zone {z} write pointer", f"{wp} is above 2^53 - 1")
+            if wp < zslba or wp > zslba + cap_lbas:
+                raise FormatError(path, f"zone {z} wp", f"write pointer {wp} is outside LBAs {zslba}..{zslba + cap_lbas}")
+            if state == 0x1 and wp != zslba:
+                raise FormatError(path, f"zone {z} wp", f"an empty zone has its write pointer at {wp}, not {zslba}")
+            if state in (0x2, 0x3, 0x4) and wp == zslba + cap_lbas:
+                raise FormatError(path, f"zone {z} wp", "an open or closed zone has its write pointer at its capacity")
+            if attrs & ZDEV:
+                if state in (0x1, 0xF):
+                    raise FormatError(path, f"zone {z} attrs", f"ZDEV is set but the zone is {STATE[state]}")
+                if ext_size == 0:
+                    raise FormatError(path, f"zone {z} attrs", "ZDEV is set but the namespace has no descriptor extensions")
+                f.seek(h["ext_offset"] + z * ext_size)
+                ext = f.read(ext_size)
+                if crc32(ext) != ext_crc:
+                    raise FormatError(path, f"zone {z} extension checksum", "mismatch: the descriptor extension is corrupt")
+            if seq_type == 2:  # only sequential-write-required zones hold open/active resources
+                n_open += state in (0x2, 0x3)
+                n_active += state in (0x2, 0x3, 0x4)
+        zones.append({
+            "zone": z, "type": TYPE[ztype], "state": STATE[state], "zslba": zslba,
+            "wp": None if conv else wp, "wp_rel": None if conv else wp - zslba,
+            "zcap": zone_lbas if conv else cap_lbas,
+            "attrs": attrs, "attr_names": [v for k, v in ATTR_NAMES.items() if attrs & k],
+            "non_seq": bool(flags & NON_SEQ), "flags": flags, "lbas_written": written,
+            "resets": resets, "finishes": finishes, "ext_crc": ext_crc,
+            "ext": None if ext is None else ext.rstrip(b"\x00").hex(),
+        })
+    # Over a limit: corrupt in a cleanly closed sidecar; possible after a crash (CLEAN clear), where
+    # a multi-zone update can be half on disk; the start-up transition closes every open zone.
+    for field, count, limit in (("active zones", n_active, h["max_active"]), ("open zones", n_open, h["max_open"])):  # noqa: E501
+        if limit and count > limit:
+            msg = f"{count} zones are {field.split()[0]} but the limit is {limit}"
+            if h["flags"] & 1:
+                raise FormatError(path, field, msg)
+            print(f"{path}: warning: {field}: {msg} (unclean shutdown; see docs/format.md)", file=sys.stderr)
+    return zones
+
+
+def read_sidecar(path):
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        h = decode_header(path, f.read(HEADER_SIZE), size)
+        zones = decode_zones(path, f, h)
+    data = path[:-len(".zmeta")] + ".data"
+    if os.path.exists(data) and os.path.getsize(data) != h["capacity"]:
+        raise FormatError(data, "size", f"{os.path.getsize(data)} bytes, but the namespace capacity is {h['capacity']}")
+    return h, zones
+
+
+def print_human(path, h, zones, limit):
+    print(f"== {path}")
+    order = ["name", "uuid", "endianness", "version", "flags", "incompat", "compat", "lba_size",
+             "capacity", "zone_size", "zone_capacity", "nr_zones", "conv_zones", "max_open",
+             "max_active", "zasl", "descr_ext_size", "created_ms", "mount_count", "unclean_count",
+             "last_opened_ms", "records_offset", "ext_offset", "expected_file_size"]
+    for k in order:
+        v = h[k]
+        if k == "flags":
+            v = f"0x{v:08x} ({' '.join(h['flag_names']) or '-'})"
+        elif k in ("incompat", "compat"):
+            v = f"0x{v:08x}"
+        print(f"  {k:<20} {v}")
+    if not zones:
+        return
+    print(f"  {'zone':>6} {'type':<19} {'state':<10} {'zslba':>10} {'wp(rel)':>9} {'zcap':>8} "
+          f"{'attrs':<10} {'written':>9} {'resets':>6} {'finish':>6} ext")
+    for d in zones[:limit]:
+        wp = "-" if d["wp_rel"] is None else str(d["wp_rel"])
+        attrs = "|".join(d["attr_names"]) + ("|non-seq" if d["non_seq"] else "") or "-"
+        print(f"  {d['zone']:>6} {d['type']:<19} {d['state']:<10} {d['zslba']:>10} {wp:>9} {d['zcap']:>8} "
+              f"{attrs:<10} {d['lbas_written']:>9} {d['resets']:>6} {d['finishes']:>6} {d['ext'] or '-'}")
+    if len(zones) > limit:
+        print(f"  ... {len(zones) - limit} more zones")
+
+
+def main(argv):
+    as_json, limit, paths = False, None, []
+    it = iter(argv)
+    for a in it:
+        if a == "--json":
+            as_json = True
+        elif a == "--zones":
+            limit = int(next(it))
+        else:
+            paths.append(a)
+    if len(paths) != 1:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    p = paths[0]
+    if os.path.isdir(p):
+        names = sorted(e for e in os.listdir(p) if e.endswith(".zmeta"))
+        files = [os.path.join(p, e) for e in names]
+        if not files:
+            print(f"{p}: no namespaces (no *.zmeta files)", file=sys.stderr)
+            return 1
+    else:
+        files = [p]
+    out = []
+    try:
+        for path in files:
+            h, zones = read_sidecar(path)
+            if as_json:
+                out.append({"file": path, "header": h, "zones": zones})
+            else:
+                print_human(path, h, zones, len(zones) if limit is None else limit)
+    except (FormatError, OSError, UnicodeDecodeError) as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    if as_json:
+        json.dump(out, sys.stdout, indent=1)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
