@@ -50,6 +50,7 @@ export function buildProgram(): Command {
     .usage('[options] [store] <mountpoint>')
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
+    .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
     .action(mountCommand);
 
   program

@@ -228,14 +228,17 @@ export interface MountHandle {
 }
 
 /** Mount a ZoneFs at `mnt` and resolve once the kernel handshake is done. */
-export async function mountZoneFs(zfs: ZoneFs, mnt: string, storeDir: string, log: Logger): Promise<MountHandle> {
+export async function mountZoneFs(
+  zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, opts: { autoUnmount?: boolean } = {},
+): Promise<MountHandle> {
   const abs = path.resolve(mnt);
   if (storeDir.includes(',')) throw new Error(`store path ${storeDir} contains a comma, which FUSE option strings cannot carry`);
   prepareMountpoint(abs, log);
   const fuse = createFuse(abs, fuseOperations(zfs, log), {
     fsname: FSNAME_PREFIX + path.resolve(storeDir),
     subtype: 'zonefuse',
-    autoUnmount: true,
+    // fusermount's helper removes the mount within a second if the daemon dies (kill -9).
+    autoUnmount: opts.autoUnmount ?? true,
     timeout: false,
   });
   await new Promise<void>((resolve, reject) => {

@@ -262,13 +262,23 @@ describe('persistence', () => {
     expect(f.daemon.stderr).toMatch(/zone state saved/);
   });
 
-  it('a stale mount (daemon killed, mount left behind) is cleaned up by the next mount', async () => {
+  it('a stale mount (daemon killed, mount left behind) is cleaned up by the next mount, with a message', async () => {
     const f = await mounted(GEO);
-    // Make a mount with no daemon: kill -9 and keep the auto_unmount helper from running first
-    // by mounting again immediately; whichever wins, the new daemon must end up serving.
+    await f.daemon.stop();
+    await f.daemon.start(['--no-auto-unmount']);
+    expect(run('dd', ['if=/dev/urandom', `of=${f.zone(3)}`, 'bs=4k', 'count=2', 'oflag=direct', 'conv=notrunc']).status).toBe(0);
     await f.daemon.kill9();
+    // The dead mount stays: every access fails with ENOTCONN.
+    expect(run('stat', [f.mnt]).stderr).toMatch(/Transport endpoint is not connected/);
     await f.daemon.start();
-    expect(fs.readdirSync(f.mnt)).toContain('nvme0n1');
-    expect(cli(['info', f.mnt]).stdout).toMatch(/mounted_at: /);
+    expect(f.daemon.stderr).toMatch(/cleaning up a stale mount/);
+    expect(fs.statSync(f.zone(3)).size).toBe(8192);
+    // zonefuse umount removes a stale mount whose daemon is gone.
+    await f.daemon.stop();
+    await f.daemon.start(['--no-auto-unmount']);
+    await f.daemon.kill9();
+    const u = cli(['umount', f.mnt]);
+    expect(u.stdout).toMatch(/removed stale mount/);
+    expect(run('stat', [f.mnt]).status).toBe(0);
   });
 });
