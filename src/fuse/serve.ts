@@ -82,143 +82,75 @@ export function prepareMountpoint(mnt: string, log: Logger): void {
   if (!fs.statSync(mnt).isDirectory()) throw new Error(`mount point ${mnt} is not a directory`);
 }
 
-type Cb = (err: number, ...rest: never[]) => void;
-
 /** Build the fuse-native operation table for a ZoneFs. */
 export function fuseOperations(zfs: ZoneFs, log: Logger): Fuse.Operations {
-  const fail = (op: string, e: unknown, cb: (n: number) => void): void => {
+  // The three callback shapes fuse-native has. Each catches everything the handler throws.
+  const internal = (op: string, e: unknown): number => {
     log.error({ err: e, op }, `internal error in ${op}; answering EIO`);
-    cb(EIO);
+    return EIO;
   };
-  const num = (n: number): number => (n < 0 ? n : 0);
+  /** cb(-errno) or cb(0, value). */
+  const value = <T>(op: string, cb: (err: number, v?: T) => void, fn: () => number | T): void => {
+    let r: number | T;
+    try {
+      r = fn();
+    } catch (e) {
+      cb(internal(op, e));
+      return;
+    }
+    if (typeof r === 'number') cb(r);
+    else cb(0, r);
+  };
+  /** cb(0) or cb(-errno). */
+  const status = (op: string, cb: (err: number) => void, fn: () => number): void => {
+    let r: number;
+    try {
+      r = fn();
+    } catch (e) {
+      r = internal(op, e);
+    }
+    cb(r < 0 ? r : 0);
+  };
+  /** read/write: cb(bytes) or cb(-errno). */
+  const count = (op: string, cb: (n: number) => void, fn: () => number): void => {
+    let r: number;
+    try {
+      r = fn();
+    } catch (e) {
+      r = internal(op, e);
+    }
+    cb(r);
+  };
+  const refuse = (cb: (err: number) => void): void => cb(EPERM);
   return {
-    getattr(p, cb) {
-      try {
-        const a = zfs.getattr(p);
-        if (typeof a === 'number') cb(a);
-        else cb(0, a);
-      } catch (e) {
-        fail('getattr', e, cb as Cb);
-      }
-    },
-    fgetattr(_p, fd, cb) {
-      try {
-        const a = zfs.fgetattr(fd);
-        if (typeof a === 'number') cb(a);
-        else cb(0, a);
-      } catch (e) {
-        fail('fgetattr', e, cb as Cb);
-      }
-    },
-    readdir(p, cb) {
-      try {
-        const r = zfs.readdir(p);
-        if (typeof r === 'number') cb(r);
-        else cb(0, r);
-      } catch (e) {
-        fail('readdir', e, cb as Cb);
-      }
-    },
-    statfs(_p, cb) {
-      try {
-        cb(0, zfs.statfs());
-      } catch (e) {
-        fail('statfs', e, cb as Cb);
-      }
-    },
-    open(p, flags, cb) {
-      try {
-        const r = zfs.open(p, flags);
-        if (r < 0) cb(r);
-        else cb(0, r);
-      } catch (e) {
-        fail('open', e, cb as Cb);
-      }
-    },
-    read(_p, fd, buf, len, pos, cb) {
-      try {
-        cb(zfs.read(fd, buf, len, pos));
-      } catch (e) {
-        fail('read', e, cb);
-      }
-    },
-    write(_p, fd, buf, len, pos, cb) {
-      try {
-        cb(zfs.write(fd, buf, len, pos));
-      } catch (e) {
-        fail('write', e, cb);
-      }
-    },
-    flush(_p, fd, cb) {
-      try {
-        cb(num(zfs.flush(fd)));
-      } catch (e) {
-        fail('flush', e, cb);
-      }
-    },
-    fsync(_p, _datasync, fd, cb) {
-      try {
-        cb(num(zfs.fsync(fd)));
-      } catch (e) {
-        fail('fsync', e, cb);
-      }
-    },
-    release(_p, fd, cb) {
-      try {
-        cb(num(zfs.release(fd)));
-      } catch (e) {
-        fail('release', e, cb);
-      }
-    },
-    truncate(p, size, cb) {
-      try {
-        cb(num(zfs.truncate(p, size)));
-      } catch (e) {
-        fail('truncate', e, cb);
-      }
-    },
-    ftruncate(_p, fd, size, cb) {
-      try {
-        cb(num(zfs.ftruncate(fd, size)));
-      } catch (e) {
-        fail('ftruncate', e, cb);
-      }
-    },
-    utimens(p, _atime, _mtime, cb) {
-      // Timestamps follow writes; touch(1) must still succeed.
-      cb(zfs.getattr(p) === -2 ? -2 : 0);
-    },
-    // The tree is fixed: no creating, removing or renaming anything (zonefs answers EPERM).
-    create(_p, _mode, cb) {
-      cb(EPERM);
-    },
-    mknod(_p, _mode, _dev, cb) {
-      cb(EPERM);
-    },
-    unlink(_p, cb) {
-      cb(EPERM);
-    },
-    mkdir(_p, _mode, cb) {
-      cb(EPERM);
-    },
-    rmdir(_p, cb) {
-      cb(EPERM);
-    },
-    rename(_src, _dest, cb) {
-      cb(EPERM);
-    },
-    symlink(_src, _dest, cb) {
-      cb(EPERM);
-    },
-    link(_src, _dest, cb) {
-      cb(EPERM);
-    },
-    chmod(_p, _mode, cb) {
-      cb(EPERM);
-    },
-    chown(_p, _uid, _gid, cb) {
-      cb(EPERM);
-    },
+    getattr: (p, cb) => value('getattr', cb, () => zfs.getattr(p)),
+    fgetattr: (_p, fd, cb) => value('fgetattr', cb, () => zfs.fgetattr(fd)),
+    readdir: (p, cb) => value('readdir', cb, () => zfs.readdir(p)),
+    statfs: (_p, cb) => value('statfs', cb, () => zfs.statfs()),
+    open: (p, flags, cb) => count('open', (fh) => (fh < 0 ? cb(fh) : cb(0, fh)), () => zfs.open(p, flags)),
+    read: (_p, fd, buf, len, pos, cb) => count('read', cb, () => zfs.read(fd, buf, len, pos)),
+    write: (_p, fd, buf, len, pos, cb) => count('write', cb, () => zfs.write(fd, buf, len, pos)),
+    flush: (_p, fd, cb) => status('flush', cb, () => zfs.flush(fd)),
+    fsync: (_p, _datasync, fd, cb) => status('fsync', cb, () => zfs.fsync(fd)),
+    release: (_p, fd, cb) => status('release', cb, () => zfs.release(fd)),
+    truncate: (p, size, cb) => status('truncate', cb, () => zfs.truncate(p, size)),
+    ftruncate: (_p, fd, size, cb) => status('ftruncate', cb, () => zfs.ftruncate(fd, size)),
+    // Timestamps follow writes; touch(1) must still succeed on existing files.
+    utimens: (p, _atime, _mtime, cb) => status('utimens', cb, () => {
+      const a = zfs.getattr(p);
+      return typeof a === 'number' ? a : 0;
+    }),
+    // The tree is fixed: nothing is created, removed, renamed or re-permissioned (zonefs: EPERM).
+    create: (_p, _mode, cb) => refuse(cb),
+    mknod: (_p, _mode, _dev, cb) => refuse(cb),
+    unlink: (_p, cb) => refuse(cb),
+    mkdir: (_p, _mode, cb) => refuse(cb),
+    rmdir: (_p, cb) => refuse(cb),
+    rename: (_src, _dest, cb) => refuse(cb),
+    symlink: (_src, _dest, cb) => refuse(cb),
+    link: (_src, _dest, cb) => refuse(cb),
+    chmod: (_p, _mode, cb) => refuse(cb),
+    chown: (_p, _uid, _gid, cb) => refuse(cb),
   };
 }
 
