@@ -20,7 +20,6 @@ export function buildProgram(): Command {
   program
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
 
   program

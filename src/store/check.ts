@@ -8,7 +8,7 @@ import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from '../
 import { resolveGeometry } from '../engine/geometry.js';
 import { HEADER_SIZE, RECORD_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader, FormatError, Header } from './format.js';
 import { allocatedRanges, punchHole } from '../native/libc.js';
-import { listNamespaces } from './store.js';
+import { StoreError, listNamespaces } from './store.js';
 import { namespacePaths } from './stored-namespace.js';
 import { StoreLock } from './lock.js';
 
@@ -38,10 +38,13 @@ function readAt(fd: number, len: number, pos: number): Buffer {
 }
 
 export function checkStore(dir: string, opts: { repair?: boolean } = {}): CheckResult {
+  // Before taking the lock, which would create a lock file in a directory that is no store.
+  const names = listNamespaces(dir);
+  if (names.length === 0) throw new StoreError(`store ${dir} has no namespaces`);
   const lock = StoreLock.acquire(dir, opts.repair ? 'zonefuse check --repair' : 'zonefuse check');
   try {
     const result: CheckResult = { findings: [], namespaces: 0, zones: 0, errors: 0 };
-    for (const name of listNamespaces(dir)) {
+    for (const name of names) {
       result.namespaces++;
       checkNamespace(dir, name, opts.repair === true, result);
     }
@@ -88,6 +91,7 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
     const capLbas = g.zoned ? g.zoneCapacity / lba : 0;
     let open = 0;
     let active = 0;
+    const unreadable: number[] = [];
     const records = readAt(metaFd, h.nrZones * RECORD_SIZE, h.recordsOffset);
     for (let z = 0; z < h.nrZones; z++) {
       result.zones++;
@@ -95,15 +99,8 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
       const conv = z < g.convZones;
       const rec = codec.decode(records, z * RECORD_SIZE);
       if (typeof rec === 'string') {
-        if (!repair) {
-          add('error', `${p.meta}: zone ${z} ${rec}: mismatch (repair rebuilds the record from the data file)`);
-          continue;
-        }
-        const rebuilt = rebuildRecord(dataFd, conv, g.zoneModel === 'host-aware', zslba, zoneLbas, capLbas, lba);
-        const buf = Buffer.alloc(RECORD_SIZE);
-        codec.encode(rebuilt, buf);
-        fs.writeSync(metaFd, buf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
-        add('repaired', `${p.meta}: zone ${z}: unreadable record rebuilt from the data file: state ${ZoneState[rebuilt.state]}, write pointer ${rebuilt.wp}`);
+        if (repair) unreadable.push(z);
+        else add('error', `${p.meta}: zone ${z} ${rec}: mismatch (repair rebuilds the record from the data file)`);
         continue;
       }
       const wantType = conv ? ZoneType.CONVENTIONAL : g.zoneModel === 'host-aware' ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
@@ -131,6 +128,27 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
         if (isActive(rec.state)) active++;
       }
       checkAboveWritePointer(dataFd, rec, z, zoneBytes, lba, zslba, repair, add, p.data);
+    }
+    // Rebuild unreadable records last, once the active zones of the readable ones are counted.
+    for (const z of unreadable) {
+      const zslba = z * zoneLbas;
+      const rebuilt = rebuildRecord(dataFd, z < g.convZones, g.zoneModel === 'host-aware', zslba, zoneLbas, capLbas, lba);
+      let how = 'rebuilt from the data file';
+      if (rebuilt.state === ZoneState.CLOSED && g.zoneModel === 'host-managed') {
+        if (g.maxActive !== 0 && active + 1 > g.maxActive) {
+          // No active resource left for it: finished by the controller (ZFC), data kept.
+          rebuilt.state = ZoneState.FULL;
+          rebuilt.attrs |= ZoneAttr.ZFC;
+          how += ' and finished (no active resource left)';
+        } else {
+          active++;
+        }
+      }
+      const buf = Buffer.alloc(RECORD_SIZE);
+      codec.encode(rebuilt, buf);
+      fs.writeSync(metaFd, buf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
+      add('repaired', `${p.meta}: zone ${z}: unreadable record ${how}: state ${ZoneState[rebuilt.state]}, write pointer ${rebuilt.wp}`);
+      if (z >= g.convZones) checkAboveWritePointer(dataFd, rebuilt, z, zoneBytes, lba, zslba, repair, add, p.data);
     }
     if (g.maxActive !== 0 && active > g.maxActive) add('error', `${p.meta}: active zones: ${active}, above the limit of ${g.maxActive}`);
     // Possible after a crash mid-implicit-close; the next start-up closes every open zone.

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Geometry } from '../engine/geometry.js';
+import { Geometry, resolveGeometry } from '../engine/geometry.js';
 import { Logger, silentLogger } from '../log.js';
 import { StoreLock } from './lock.js';
 import { CreateOptions, DATA_SUFFIX, META_SUFFIX, StoredNamespace, namespacePaths } from './stored-namespace.js';
@@ -70,18 +70,28 @@ export interface CreateNamespaceOptions extends CreateOptions {
  * store must not be in use by another process.
  */
 export function createNamespace(dir: string, geometry: Partial<Geometry>, opts: CreateNamespaceOptions = {}): { name: string } {
-  fs.mkdirSync(dir, { recursive: true });
+  // Everything that can be refused is checked before anything is written.
+  const g = resolveGeometry(geometry);
   const name = opts.name ?? nextNamespaceName(dir);
   const problem = namespaceNameProblem(name);
   if (problem) throw new StoreError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
-  const lock = StoreLock.acquire(dir, `zonefuse create ${name}`);
+  const made = !fs.existsSync(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  let lock: StoreLock | undefined;
   try {
+    lock = StoreLock.acquire(dir, `zonefuse create ${name}`);
     if (fs.existsSync(namespacePaths(dir, name).meta)) {
       throw new StoreError(`namespace ${name} already exists in store ${dir}`);
     }
-    StoredNamespace.create(dir, name, geometry, opts);
+    StoredNamespace.create(dir, name, g, opts);
+  } catch (e) {
+    lock?.release();
+    lock = undefined;
+    // Leave no half-made store behind: remove the directory if this call created it.
+    if (made) fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   } finally {
-    lock.release();
+    lock?.release();
   }
   return { name };
 }

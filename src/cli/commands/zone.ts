@@ -20,6 +20,10 @@ export function zoneCommand(action: string, target: string, zone: string, flags:
   if (t.mount) {
     sendToMount(t.mount.mountpoint, name, line);
   } else {
+    if (action === 'open' || action === 'close') {
+      // A stopped device has no open zones: the shutdown at the end of this command would undo it.
+      throw new CliError(`zone ${action} only means something on a running device: mount ${t.storeDir} and use its mount point`);
+    }
     const store = Store.open(t.storeDir, { command: `zonefuse zone ${line}` });
     try {
       const ns = store.get(name)!;
