@@ -14,6 +14,9 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import {
+  cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
+} from './commands/device.js';
 
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
@@ -40,6 +43,7 @@ export function buildProgram(): Command {
     .option('--no-zoned', 'a plain random-access namespace without zones')
     .option('--host-aware', 'sequential-write-preferred zones (host-aware) instead of sequential-write-required')
     .option('--no-auto-transition', 'never close implicitly opened zones to free an open resource')
+    .option('--volatile-cache', 'acknowledge writes before they are durable (a power cycle loses what was not flushed)')
     .addOption(new Option('--endianness <order>', 'byte order of the metadata file').choices(['little', 'big']).default('little'))
     .action(createCommand);
 
@@ -87,6 +91,65 @@ export function buildProgram(): Command {
     .argument('<zone>', 'zone index, or "all"')
     .option('--ns <name>', 'namespace (needed when the store has several)')
     .action(zoneCommand);
+
+  program
+    .command('cache')
+    .description('turn the volatile write cache on or off (on: writes are acknowledged before they are durable; fsync makes them durable)')
+    .argument('<target>', 'store directory or mount point')
+    .addArgument(new Command().createArgument('<state>').choices(['on', 'off']))
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(cacheCommand);
+
+  program
+    .command('power-cycle')
+    .description('simulate a power loss on a mounted device (unflushed writes are lost when the volatile cache is on), or a clean shutdown')
+    .argument('<target>', 'mount point or store directory of a mounted store')
+    .option('--ns <name>', 'only this namespace (default: every namespace)')
+    .option('--shutdown', 'a clean shutdown instead: flush, then the shutdown transitions')
+    .action(powerCycleCommand);
+
+  const fault = program.command('fault').description('inject media faults (persistent): bad LBA ranges, random failures, recommendations');
+  fault
+    .command('add')
+    .description('make reads and/or writes of an LBA range fail with EIO')
+    .argument('<target>', 'store directory or mount point')
+    .addArgument(new Command().createArgument('<kind>').choices(['read', 'write', 'rw']))
+    .argument('<start>', 'first LBA')
+    .argument('<count>', 'number of LBAs')
+    .option('--once', 'fail once, then heal')
+    .option('--partial', 'writes: land the LBAs before the bad one, advance the write pointer, then fail (a torn write)')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(faultAddCommand);
+  fault
+    .command('random')
+    .description('fail one write in WRITES (and one read in READS) at random, reproducibly from SEED')
+    .argument('<target>', 'store directory or mount point')
+    .argument('<seed>')
+    .argument('<writes>', 'one write in this many fails (0 = none)')
+    .argument('[reads]', 'one read in this many fails (0 = none)')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(faultRandomCommand);
+  fault
+    .command('recommend')
+    .description('set the Reset or Finish Zone Recommended attribute of a zone')
+    .argument('<target>', 'store directory or mount point')
+    .addArgument(new Command().createArgument('<which>').choices(['reset', 'finish']))
+    .argument('<zone>')
+    .option('--off', 'clear it instead')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(faultRecommendCommand);
+  fault
+    .command('list')
+    .description('list every injected fault, as the ctl commands that set them')
+    .argument('<target>', 'store directory or mount point')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(faultListCommand);
+  fault
+    .command('clear')
+    .description('remove every injected fault (Read Only and Offline zones come back Empty)')
+    .argument('<target>', 'store directory or mount point')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(faultClearCommand);
 
   program
     .command('check')

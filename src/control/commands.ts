@@ -7,17 +7,48 @@
  *   offline all                    spec Offline action on every Read Only zone
  *   readonly N / offline N         fault injection: finish first, then Read Only / Offline
  *   set-ext N HEX                  set zone descriptor extension (hex bytes)
+ *   recommend reset|finish N [off] set (or clear) the Reset/Finish Zone Recommended attribute
+ *   cache on|off                   volatile write cache
+ *   flush                          make everything written durable (like fsync)
+ *   power-cycle                    power loss: with the cache on, unflushed writes are lost
+ *   shutdown                       clean power cycle: flush, then the spec's shutdown transitions
+ *   fault read|write|rw START COUNT [once] [partial]   bad LBA range
+ *   fault random SEED WRITES [READS]                   fail 1 in WRITES writes (and READS reads)
+ *   fault clear                    remove every injected fault (Read Only/Offline zones → Empty)
  */
 import { Rejection } from '../engine/status.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
+import { BadRange, RandomFaults } from '../store/faults.js';
 
 export type ControlCommand =
   | { verb: 'open' | 'close' | 'finish' | 'reset'; zone: number | 'all' }
   | { verb: 'offline'; zone: number | 'all' }
   | { verb: 'readonly'; zone: number }
-  | { verb: 'set-ext'; zone: number; data: Buffer };
+  | { verb: 'set-ext'; zone: number; data: Buffer }
+  | { verb: 'recommend'; which: 'reset' | 'finish'; zone: number; on: boolean }
+  | { verb: 'cache'; on: boolean; zone?: undefined }
+  | { verb: 'flush' | 'power-cycle' | 'shutdown'; zone?: undefined }
+  | { verb: 'fault'; range: BadRange; zone?: undefined }
+  | { verb: 'fault-random'; random: RandomFaults; zone?: undefined }
+  | { verb: 'fault-clear'; zone?: undefined };
 
-export const CONTROL_VERBS = ['open', 'close', 'finish', 'reset', 'readonly', 'offline', 'set-ext'] as const;
+export const CONTROL_VERBS = [
+  'open', 'close', 'finish', 'reset', 'readonly', 'offline', 'set-ext', 'recommend', 'cache', 'flush',
+  'power-cycle', 'shutdown', 'fault',
+] as const;
+
+/** Commands that act on the whole namespace as a device (no zone). */
+export function isDeviceCommand(c: ControlCommand): boolean {
+  return c.verb === 'cache' || c.verb === 'flush' || c.verb === 'power-cycle' || c.verb === 'shutdown' ||
+    c.verb === 'fault' || c.verb === 'fault-random' || c.verb === 'fault-clear';
+}
+
+function parseCount(word: string | undefined, what: string, min = 0): number {
+  if (word === undefined || !/^(0|[1-9][0-9]*)$/.test(word) || !Number.isSafeInteger(Number(word)) || Number(word) < min) {
+    throw new CommandSyntaxError(`${what} must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${word === undefined ? '' : `, not "${word}"`}`);
+  }
+  return Number(word);
+}
 
 /** A command that could not be understood; the file interface answers EINVAL. */
 export class CommandSyntaxError extends Error {
@@ -40,7 +71,7 @@ function parseZone(word: string | undefined, nrZones: number, allowAll: boolean,
 }
 
 /** Parse one command line (surrounding white space and a trailing newline are ignored). */
-export function parseCommand(line: string, nrZones: number): ControlCommand {
+export function parseCommand(line: string, nrZones: number, nlba = Infinity): ControlCommand {
   const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
   const verb = words[0];
   if (verb === undefined) throw new CommandSyntaxError('empty command');
@@ -67,9 +98,60 @@ export function parseCommand(line: string, nrZones: number): ControlCommand {
       if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CommandSyntaxError(`"set-ext" needs the extension data as hex bytes`);
       return { verb, zone, data: Buffer.from(hex, 'hex') };
     }
+    case 'recommend': {
+      extra(4);
+      const which = words[1];
+      if (which !== 'reset' && which !== 'finish') throw new CommandSyntaxError(`"recommend" takes "reset" or "finish", not "${which ?? ''}"`);
+      const zone = parseZone(words[2], nrZones, false, verb) as number;
+      const flag = words[3];
+      if (flag !== undefined && flag !== 'on' && flag !== 'off') throw new CommandSyntaxError(`"recommend" ends with "on" or "off", not "${flag}"`);
+      return { verb, which, zone, on: flag !== 'off' };
+    }
+    case 'cache': {
+      extra(2);
+      const w = words[1];
+      if (w !== 'on' && w !== 'off') throw new CommandSyntaxError(`"cache" takes "on" or "off"`);
+      return { verb, on: w === 'on' };
+    }
+    case 'flush':
+    case 'power-cycle':
+    case 'shutdown':
+      extra(1);
+      return { verb };
+    case 'fault':
+      return parseFault(words, nlba);
     default:
       throw new CommandSyntaxError(`unknown command "${verb}" (known: ${CONTROL_VERBS.join(', ')})`);
   }
+}
+
+function parseFault(words: string[], nlba: number): ControlCommand {
+  const kind = words[1];
+  if (kind === 'clear') {
+    if (words.length > 2) throw new CommandSyntaxError(`unexpected "${words.slice(2).join(' ')}" after "fault clear"`);
+    return { verb: 'fault-clear' };
+  }
+  if (kind === 'random') {
+    if (words.length > 5) throw new CommandSyntaxError(`unexpected "${words.slice(5).join(' ')}" after "fault random"`);
+    const seed = parseCount(words[2], 'the seed');
+    if (seed > 0xffffffff) throw new CommandSyntaxError('the seed must fit in 32 bits');
+    const writeOneIn = parseCount(words[3], 'WRITES (fail one write in WRITES; 0 = never)');
+    const readOneIn = words[4] === undefined ? 0 : parseCount(words[4], 'READS (fail one read in READS; 0 = never)');
+    return { verb: 'fault-random', random: { seed, writeOneIn, readOneIn } };
+  }
+  if (kind !== 'read' && kind !== 'write' && kind !== 'rw') {
+    throw new CommandSyntaxError(`"fault" takes read, write, rw, random or clear, not "${kind ?? ''}"`);
+  }
+  const start = parseCount(words[2], 'the first LBA');
+  const count = parseCount(words[3], 'the LBA count', 1);
+  if (start + count > nlba) throw new CommandSyntaxError(`LBAs ${start}..${start + count - 1} are outside the namespace (${nlba} LBAs)`);
+  const range: BadRange = { start, count, read: kind !== 'write', write: kind !== 'read', once: false, partial: false };
+  for (const opt of words.slice(4)) {
+    if (opt === 'once') range.once = true;
+    else if (opt === 'partial' && range.write) range.partial = true;
+    else throw new CommandSyntaxError(`unknown fault option "${opt}" (once${range.write ? ', partial' : ''})`);
+  }
+  return { verb: 'fault', range };
 }
 
 /** Split a write to `ctl` into command lines (one per line; blank lines ignored). */
@@ -93,10 +175,46 @@ export function executeCommand(ns: StoredNamespace, cmd: ControlCommand): Reject
       return ns.injectFault('readonly', cmd.zone);
     case 'set-ext':
       return ns.setDescriptorExtension(cmd.zone, cmd.data);
+    case 'recommend':
+      return ns.setRecommendation(cmd.zone, cmd.which, cmd.on);
+    case 'cache':
+      ns.setVolatileCache(cmd.on);
+      return undefined;
+    case 'flush':
+      ns.flush();
+      return undefined;
+    case 'power-cycle':
+      ns.powerCycle('power-loss');
+      return undefined;
+    case 'shutdown':
+      ns.powerCycle('shutdown');
+      return undefined;
+    case 'fault':
+      ns.addBadRange(cmd.range);
+      return undefined;
+    case 'fault-random':
+      ns.setRandomFaults(cmd.random);
+      return undefined;
+    case 'fault-clear':
+      ns.clearFaults();
+      return undefined;
   }
 }
 
 export function formatCommand(cmd: ControlCommand): string {
-  const base = `${cmd.verb} ${cmd.zone}`;
-  return cmd.verb === 'set-ext' ? `${base} ${cmd.data.toString('hex')}` : base;
+  switch (cmd.verb) {
+    case 'set-ext': return `set-ext ${cmd.zone} ${cmd.data.toString('hex')}`;
+    case 'recommend': return `recommend ${cmd.which} ${cmd.zone}${cmd.on ? '' : ' off'}`;
+    case 'cache': return `cache ${cmd.on ? 'on' : 'off'}`;
+    case 'flush':
+    case 'power-cycle':
+    case 'shutdown': return cmd.verb;
+    case 'fault': {
+      const r = cmd.range;
+      return `fault ${r.read && r.write ? 'rw' : r.read ? 'read' : 'write'} ${r.start} ${r.count}${r.once ? ' once' : ''}${r.partial ? ' partial' : ''}`;
+    }
+    case 'fault-random': return `fault random ${cmd.random.seed} ${cmd.random.writeOneIn} ${cmd.random.readOneIn}`;
+    case 'fault-clear': return 'fault clear';
+    default: return `${cmd.verb} ${cmd.zone}`;
+  }
 }

@@ -902,6 +902,43 @@ export class ZonedNamespace {
     return this.lastChanges();
   }
 
+  /**
+   * Power loss with a volatile write cache: every write above a zone's durable write pointer
+   * never reached the media. Zones roll back to `durableWp[z]` (a Full zone that was filled by
+   * those writes becomes Closed again; one rolled back to its start without an extension becomes
+   * Empty), then the start-up transition applies. If the rollback leaves more active zones than
+   * the limit, the controller finishes the excess (highest zones first) and marks them ZFC
+   * (Zone Finished by Controller), as ZNS allows.
+   */
+  powerLoss(durableWp: ArrayLike<number>): number[] {
+    this.begin();
+    for (let z = this.convZones; z < this.nrZones; z++) {
+      const s = this.state[z]!;
+      if (s === EMPTY || s === READ_ONLY || s === OFFLINE) continue;
+      const dw = durableWp[z]!;
+      const zslba = z * this.zoneLbas;
+      if (!(dw < this.wp[z]!) || dw < zslba) continue;
+      this.touch(z);
+      this.wp[z] = dw;
+      if (s === FULL) this.moveTo(z, CLOSED);
+      if (this.state[z] === CLOSED && dw === zslba && (this.attrs[z]! & ZoneAttr.ZDEV) === 0) this.moveTo(z, EMPTY);
+    }
+    for (let z = this.convZones; z < this.nrZones; z++) {
+      const s = this.state[z]!;
+      if (s !== IOPEN && s !== EOPEN) continue;
+      const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
+      this.touch(z);
+      this.moveTo(z, empty ? EMPTY : CLOSED);
+    }
+    for (let z = this.nrZones - 1; z >= this.convZones && this.maxActive !== 0 && this.nrActive > this.maxActive; z--) {
+      if (this.state[z] !== CLOSED || !this.limited(z)) continue;
+      this.touch(z);
+      this.moveTo(z, FULL);
+      this.attrs[z]! |= ZoneAttr.ZFC;
+    }
+    return this.lastChanges();
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Report
 

@@ -4,6 +4,7 @@
  */
 import { ZonedNamespace } from '../engine/namespace.js';
 import { Header, Flag } from '../store/format.js';
+import { StoredNamespace } from '../store/stored-namespace.js';
 
 export type InfoEntry = [key: string, value: string | number];
 
@@ -66,4 +67,14 @@ export function sidecarInfo(h: Header): InfoEntry[] {
 
 export function formatInfo(entries: InfoEntry[]): string {
   return entries.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n';
+}
+
+/** Device-level settings of a stored namespace: cache and injected faults. */
+export function deviceInfo(ns: StoredNamespace): InfoEntry[] {
+  const rnd = ns.faults.random;
+  return [
+    ['volatile_write_cache', ns.volatileCache ? 'on' : 'off'],
+    ['bad_lba_ranges', ns.faults.ranges.length],
+    ['random_faults', rnd ? `seed ${rnd.seed}, 1 in ${rnd.writeOneIn} writes, 1 in ${rnd.readOneIn} reads` : 'off'],
+  ];
 }

@@ -114,6 +114,9 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
         add('error', `${p.meta}: zone ${z} write pointer: ${rec.wp} is outside the zone's writable LBAs ${zslba}..${zslba + capLbas}`);
         continue;
       }
+      if (rec.durableWp < zslba || rec.durableWp > rec.wp) {
+        add('error', `${p.meta}: zone ${z} durable write pointer: ${rec.durableWp} is not between the zone start ${zslba} and the write pointer ${rec.wp}`);
+      }
       if (rec.state === ZoneState.EMPTY && rec.wp !== zslba) add('error', `${p.meta}: zone ${z} write pointer: an Empty zone's write pointer is ${rec.wp}, not ${zslba}`);
       if (isActive(rec.state) && rec.wp === zslba + capLbas) add('error', `${p.meta}: zone ${z} write pointer: an active zone is at its capacity`);
       if (rec.lbasWritten < rec.wp - zslba) add('warning', `zone ${z}: lifetime LBAs written (${rec.lbasWritten}) is below the write pointer offset (${rec.wp - zslba})`);
@@ -185,10 +188,10 @@ function rebuildRecord(
 ): ZoneRecord {
   const type = conv ? ZoneType.CONVENTIONAL : hostAware ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
   const base = { type, attrs: 0, flags: 0, lbasWritten: 0, resets: 0, finishes: 0, extCrc: 0 };
-  if (conv) return { ...base, state: ZoneState.NOT_WP, wp: zslba };
+  if (conv) return { ...base, state: ZoneState.NOT_WP, wp: zslba, durableWp: zslba };
   const ranges = allocatedRanges(dataFd, zslba * lba, (zslba + zoneLbas) * lba);
   const last = ranges.length ? ranges[ranges.length - 1]![1] : zslba * lba;
   const wp = Math.min(zslba + capLbas, Math.ceil(last / lba));
   const state = wp === zslba ? ZoneState.EMPTY : wp === zslba + capLbas ? ZoneState.FULL : ZoneState.CLOSED;
-  return { ...base, state, wp, lbasWritten: wp - zslba };
+  return { ...base, state, wp, durableWp: wp, lbasWritten: wp - zslba };
 }

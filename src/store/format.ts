@@ -25,8 +25,10 @@ export const Flag = Object.freeze({
   AUTO_TRANSITION: 1 << 3,
   HOST_AWARE: 1 << 4,
   DETACHED: 1 << 5,
+  /** Writes are acknowledged before they are durable; a flush makes them durable. */
+  VOLATILE_CACHE: 1 << 6,
 });
-const KNOWN_FLAGS = 0x3f;
+const KNOWN_FLAGS = 0x7f;
 
 /**
  * Feature bits, as in ext4/qcow2: an unknown INCOMPAT bit means this reader must refuse the
@@ -63,8 +65,13 @@ export const Off = Object.freeze({
   extOffset: 136,
   name: 144,
   nameLength: 64,
+  faultsOffset: 208,
+  faultsSize: 216,
   checksum: HEADER_SIZE - 4,
 });
+
+/** Size of the fault block (bad LBA ranges, random fault mode) at the end of the sidecar. */
+export const FAULTS_SIZE = 8192;
 
 export const RecOff = Object.freeze({
   state: 0,
@@ -76,6 +83,7 @@ export const RecOff = Object.freeze({
   resets: 24,
   finishes: 28,
   extCrc: 32,
+  durableWp: 36,
   checksum: RECORD_SIZE - 4,
 });
 
@@ -92,6 +100,7 @@ export interface Header {
   lastOpened: number;
   recordsOffset: number;
   extOffset: number;
+  faultsOffset: number;
   name: string;
 }
 
@@ -105,6 +114,11 @@ export interface ZoneRecord {
   resets: number;
   finishes: number;
   extCrc: number;
+  /**
+   * Write pointer as of the last flush (volatile write cache): what survives a power loss.
+   * Equal to wp when the cache is off.
+   */
+  durableWp: number;
 }
 
 /** A sidecar that cannot be used. `field` names the header or record field at fault. */
@@ -120,11 +134,12 @@ function align(n: number, to: number): number {
 }
 
 /** Where the extension area starts, and the file's total size, for a geometry. */
-export function layout(nrZones: number, descrExtSize: number): { recordsOffset: number; extOffset: number; size: number } {
+export function layout(nrZones: number, descrExtSize: number): { recordsOffset: number; extOffset: number; faultsOffset: number; size: number } {
   const recordsOffset = HEADER_SIZE;
   const extOffset = align(recordsOffset + nrZones * RECORD_SIZE, 4096);
-  const size = extOffset + nrZones * descrExtSize;
-  return { recordsOffset, extOffset, size };
+  const faultsOffset = align(extOffset + nrZones * descrExtSize, 4096);
+  const size = faultsOffset + FAULTS_SIZE;
+  return { recordsOffset, extOffset, faultsOffset, size };
 }
 
 const TWO32 = 2 ** 32;
@@ -174,6 +189,8 @@ export function encodeHeader(h: Header): Buffer {
   setU64(v, Off.lastOpened, h.lastOpened, le);
   setU64(v, Off.recordsOffset, h.recordsOffset, le);
   setU64(v, Off.extOffset, h.extOffset, le);
+  setU64(v, Off.faultsOffset, h.faultsOffset, le);
+  v.setUint32(Off.faultsSize, FAULTS_SIZE, le);
   buf.write(h.name, Off.name, Off.nameLength, 'utf8');
   v.setUint32(Off.checksum, crc32(buf.subarray(0, Off.checksum)), le);
   return buf;
@@ -253,6 +270,11 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     throw new FormatError(file, 'records offset', `${recordsOffset}, expected ${want.recordsOffset}`);
   }
   if (extOffset !== want.extOffset) throw new FormatError(file, 'extension offset', `${extOffset}, expected ${want.extOffset}`);
+  const faultsOffset = u64(v, Off.faultsOffset, le);
+  if (faultsOffset !== want.faultsOffset) throw new FormatError(file, 'faults offset', `${faultsOffset}, expected ${want.faultsOffset}`);
+  if (v.getUint32(Off.faultsSize, le) !== FAULTS_SIZE) {
+    throw new FormatError(file, 'faults size', `${v.getUint32(Off.faultsSize, le)}, expected ${FAULTS_SIZE}`);
+  }
   if (fileSize < want.size) {
     throw new FormatError(file, 'file size', `${fileSize} bytes, but ${nrZones} zone records need ${want.size}: the file is truncated`);
   }
@@ -271,12 +293,14 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     lastOpened: u64(v, Off.lastOpened, le),
     recordsOffset,
     extOffset,
+    faultsOffset,
     name: nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('utf8'),
   };
 }
 
-export function flagsFor(g: Geometry, clean: boolean, detached = false): number {
+export function flagsFor(g: Geometry, clean: boolean, detached = false, volatileCache = false): number {
   return (clean ? Flag.CLEAN : 0) |
+    (volatileCache ? Flag.VOLATILE_CACHE : 0) |
     (g.zoned ? Flag.ZONED : 0) |
     (g.crossRead ? Flag.CROSS_READ : 0) |
     (g.autoTransition ? Flag.AUTO_TRANSITION : 0) |
@@ -304,6 +328,7 @@ export class RecordCodec {
     v.setUint32(RecOff.resets, r.resets >>> 0, le);
     v.setUint32(RecOff.finishes, r.finishes >>> 0, le);
     v.setUint32(RecOff.extCrc, r.extCrc >>> 0, le);
+    setU64(v, RecOff.durableWp, r.durableWp, le);
     v.setUint32(RecOff.checksum, crc32(buf.subarray(at, at + RecOff.checksum)), le);
   }
 
@@ -325,6 +350,7 @@ export class RecordCodec {
       resets: v.getUint32(RecOff.resets, le),
       finishes: v.getUint32(RecOff.finishes, le),
       extCrc: v.getUint32(RecOff.extCrc, le),
+      durableWp: u64(v, RecOff.durableWp, le),
     };
   }
 }

@@ -1,13 +1,18 @@
 /**
- * One namespace of a store: the zone engine bound to its two files.
+ * One namespace of a store: the zone engine bound to its files.
  *
  *   <name>.data   sparse raw image of exactly `capacity` bytes
- *   <name>.zmeta  sidecar: header, one 64-byte record per zone, descriptor extensions
+ *   <name>.zmeta  sidecar: header, one 64-byte record per zone, descriptor extensions, faults
+ *   <name>.undo   only with the volatile write cache: pre-images of conventional overwrites
  *
- * Durability rules (docs/format.md §Durability):
+ * Durability rules (docs/format.md §9):
  * - write path: data pwrite, then the zone record pwrite, then acknowledge. Both land in the
  *   kernel's page cache before we answer, so an acknowledged write survives kill -9 of the
  *   daemon; flush() (fsync) makes everything acknowledged survive a host crash.
+ * - with the volatile write cache on, a write is acknowledged before it is durable *for the
+ *   emulated device*: each record keeps the write pointer as of the last flush (durableWp), and
+ *   a power loss (or a daemon that dies) rolls zones back to it. Zone management is durable and
+ *   makes the zone's earlier writes durable.
  * - if persisting a record fails, the engine is rolled back and the error is thrown.
  * - the header's CLEAN flag is cleared (and synced) at open and set at a clean close, so an
  *   unclean shutdown is detected at the next open.
@@ -17,18 +22,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Geometry, GEOMETRY_FIELDS, resolveGeometry } from '../engine/geometry.js';
-import { Rejection } from '../engine/status.js';
+import { Rejection, Status } from '../engine/status.js';
 import { ZoneState, ZoneAttr } from '../engine/zone.js';
 import { ZonedNamespace, ZoneCommand, FaultCommand, ZoneLoadError } from '../engine/namespace.js';
 import {
-  Endianness, FormatError, FORMAT_VERSION, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, ZoneRecord,
+  Endianness, FormatError, FORMAT_VERSION, HEADER_SIZE, Header, RECORD_SIZE, FAULTS_SIZE, RecordCodec, ZoneRecord,
   crc32, decodeHeader, encodeHeader, flagsFor, layout, Flag,
 } from './format.js';
+import { BadRange, FaultTable, RandomFaults, formatRandom, formatRange } from './faults.js';
+import { UndoLog } from './undo-log.js';
+import { readFully, writeFully, fsyncDir } from './io.js';
 import { allocatedRanges, punchHole } from '../native/libc.js';
 import { Logger, silentLogger } from '../log.js';
 
+export { fsyncDir };
+
 export const DATA_SUFFIX = '.data';
 export const META_SUFFIX = '.zmeta';
+export const UNDO_SUFFIX = '.undo';
 
 export interface OpenOptions {
   logger?: Logger;
@@ -42,36 +53,20 @@ export interface OpenOptions {
 
 export interface CreateOptions {
   endianness?: Endianness;
+  volatileCache?: boolean;
 }
 
-function writeFully(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
-  while (len > 0) {
-    const n = fs.writeSync(fd, buf, off, len, pos);
-    off += n;
-    len -= n;
-    pos += n;
-  }
+export type PowerEvent = 'power-loss' | 'shutdown';
+
+export function namespacePaths(dir: string, name: string): { data: string; meta: string; undo: string } {
+  return {
+    data: path.join(dir, name + DATA_SUFFIX),
+    meta: path.join(dir, name + META_SUFFIX),
+    undo: path.join(dir, name + UNDO_SUFFIX),
+  };
 }
 
-/** Read len bytes at pos; anything past the end of the file reads as zeros. */
-function readFully(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
-  while (len > 0) {
-    const n = fs.readSync(fd, buf, off, len, pos);
-    if (n === 0) {
-      buf.fill(0, off, off + len);
-      return;
-    }
-    off += n;
-    len -= n;
-    pos += n;
-  }
-}
-
-export function namespacePaths(dir: string, name: string): { data: string; meta: string } {
-  return { data: path.join(dir, name + DATA_SUFFIX), meta: path.join(dir, name + META_SUFFIX) };
-}
-
-function recordOf(ns: ZonedNamespace, z: number, extCrc: number): ZoneRecord {
+function zoneRecord(ns: ZonedNamespace, z: number, extCrc: number, durableWp: number): ZoneRecord {
   return {
     state: ns.stateOf(z),
     type: ns.typeOf(z),
@@ -82,6 +77,7 @@ function recordOf(ns: ZonedNamespace, z: number, extCrc: number): ZoneRecord {
     resets: ns.resetsOf(z),
     finishes: ns.finishesOf(z),
     extCrc,
+    durableWp,
   };
 }
 
@@ -96,6 +92,7 @@ export class StoredNamespace {
   readonly zoneBytes: number;
   /** True when the previous owner did not close the namespace cleanly. */
   readonly recoveredFromUncleanShutdown: boolean;
+  readonly faults: FaultTable;
   private header: Header;
   private readonly codec: RecordCodec;
   private readonly recBuf = Buffer.alloc(RECORD_SIZE);
@@ -107,29 +104,34 @@ export class StoredNamespace {
   private punchWarned = false;
   /** CRC of each zone's descriptor extension, so record writes need not recompute it. */
   private readonly extCrcs = new Map<number, number>();
+  /** Per zone: the write pointer as of the last flush (what survives a power loss). */
+  private readonly durable: Float64Array;
+  /** Zones written since the last flush (volatile cache on). */
+  private readonly dirty = new Set<number>();
+  private readonly undo: UndoLog;
   private closed = false;
 
-  /** Create the two files of a new namespace. The sidecar appears atomically (rename). */
+  /** Create the files of a new namespace. The sidecar appears atomically (rename). */
   static create(dir: string, name: string, geometry: Partial<Geometry>, opts: CreateOptions = {}): Header {
     const g = resolveGeometry(geometry);
     const p = namespacePaths(dir, name);
     if (fs.existsSync(p.meta)) throw new Error(`namespace ${name} already exists in ${dir}`);
     const engine = new ZonedNamespace(g);
-    const { recordsOffset, extOffset, size } = layout(engine.nrZones, g.descrExtSize);
-    const now = Date.now();
+    const { recordsOffset, extOffset, faultsOffset, size } = layout(engine.nrZones, g.descrExtSize);
     const header: Header = {
       endianness: opts.endianness ?? 'little',
       version: FORMAT_VERSION,
-      flags: flagsFor(g, true),
+      flags: flagsFor(g, true, false, opts.volatileCache === true),
       geometry: g,
       nrZones: engine.nrZones,
       uuid: randomUUID(),
-      created: now,
+      created: Date.now(),
       mountCount: 0,
       uncleanCount: 0,
       lastOpened: 0,
       recordsOffset,
       extOffset,
+      faultsOffset,
       name,
     };
 
@@ -153,15 +155,17 @@ export class StoredNamespace {
       const chunk = Buffer.alloc(chunkZones * RECORD_SIZE);
       for (let z0 = 0; z0 < engine.nrZones; z0 += chunkZones) {
         const n = Math.min(chunkZones, engine.nrZones - z0);
-        for (let i = 0; i < n; i++) codec.encode(recordOf(engine, z0 + i, 0), chunk, i * RECORD_SIZE);
+        for (let i = 0; i < n; i++) {
+          const z = z0 + i;
+          codec.encode(zoneRecord(engine, z, 0, engine.wpOf(z)), chunk, i * RECORD_SIZE);
+        }
         writeFully(fd, chunk, 0, n * RECORD_SIZE, recordsOffset + z0 * RECORD_SIZE);
       }
-      if (size > extOffset) {
-        const zero = Buffer.alloc(Math.min(1 << 20, size - extOffset));
-        for (let pos = extOffset; pos < size; pos += zero.length) {
-          writeFully(fd, zero, 0, Math.min(zero.length, size - pos), pos);
-        }
+      const zero = Buffer.alloc(Math.min(1 << 20, Math.max(1, faultsOffset - extOffset)));
+      for (let pos = extOffset; pos < faultsOffset; pos += zero.length) {
+        writeFully(fd, zero, 0, Math.min(zero.length, faultsOffset - pos), pos);
       }
+      writeFully(fd, new FaultTable().encode(header.endianness), 0, FAULTS_SIZE, faultsOffset);
       fs.ftruncateSync(fd, size);
       fs.fsyncSync(fd);
     } finally {
@@ -181,6 +185,7 @@ export class StoredNamespace {
     const p = namespacePaths(dir, name);
     this.dataPath = p.data;
     this.metaPath = p.meta;
+    this.undo = new UndoLog(p.undo);
     this.log = (opts.logger ?? silentLogger).child({ ns: name });
     this.readOnly = opts.readOnly === true;
     this.beforeMetaWrite = opts.beforeMetaWrite;
@@ -204,7 +209,11 @@ export class StoredNamespace {
       this.capacity = g.capacity;
       this.zoneBytes = g.zoneSize;
       this.codec = new RecordCodec(this.header.endianness);
+      this.durable = new Float64Array(this.engine.nrZones);
       this.loadZones();
+      const fbuf = Buffer.alloc(FAULTS_SIZE);
+      readFully(this.metaFd, fbuf, 0, FAULTS_SIZE, this.header.faultsOffset);
+      this.faults = FaultTable.decode(this.metaPath, fbuf, this.header.endianness);
 
       this.dataFd = fs.openSync(this.dataPath, mode);
       const dataSize = fs.fstatSync(this.dataFd).size;
@@ -237,6 +246,13 @@ export class StoredNamespace {
         if (rec.type !== this.engine.typeOf(z)) {
           throw new FormatError(this.metaPath, `zone ${z} type`, `${rec.type}, but the geometry makes it ${this.engine.typeOf(z)}`);
         }
+        const zslba = this.engine.zoneStart(z);
+        if (!this.engine.isConventional(z) && !(rec.durableWp >= zslba && rec.durableWp <= rec.wp)) {
+          throw new FormatError(this.metaPath, `zone ${z} durable write pointer`,
+            `${rec.durableWp} is not between the zone start ${zslba} and the write pointer ${rec.wp}`);
+        }
+        this.durable[z] = rec.durableWp;
+        if (rec.durableWp < rec.wp) this.dirty.add(z);
         let ext: Uint8Array | undefined;
         if ((rec.attrs & ZoneAttr.ZDEV) !== 0 && extSize > 0) {
           ext = Buffer.alloc(extSize);
@@ -262,14 +278,21 @@ export class StoredNamespace {
     }
   }
 
-  /** Power-up: detect an unclean shutdown, apply ZNS §2.1.1.3, and mark the sidecar in use. */
+  /**
+   * Power-up: detect an unclean shutdown (with the volatile cache on, that is a power loss:
+   * unflushed writes are discarded), apply the start-up transition, mark the sidecar in use.
+   */
   private startUp(): void {
     const h = this.header;
     if (this.recoveredFromUncleanShutdown) {
       h.uncleanCount++;
+      const lost = this.volatileCache ? this.losePower() : 0;
       const scrubbed = this.discardUnacknowledgedData();
-      this.log.warn({ mountCount: h.mountCount, uncleanCount: h.uncleanCount, zonesScrubbed: scrubbed },
-        `unclean shutdown detected for namespace ${this.name}: zone states and write pointers recovered from the sidecar`);
+      this.log.warn({ mountCount: h.mountCount, uncleanCount: h.uncleanCount, zonesScrubbed: scrubbed, zonesRolledBack: lost },
+        `unclean shutdown detected for namespace ${this.name}: ` +
+        (this.volatileCache
+          ? `treated as a power loss (volatile write cache on): ${lost} zones rolled back to their last flush`
+          : 'zone states and write pointers recovered from the sidecar'));
     }
     if (this.engine.openExcess > 0) {
       this.log.warn({ excess: this.engine.openExcess }, 'more open zones than the limit on disk (a crash during an implicit close); all are closed now');
@@ -313,26 +336,36 @@ export class StoredNamespace {
     return this.header;
   }
 
+  get volatileCache(): boolean {
+    return (this.header.flags & Flag.VOLATILE_CACHE) !== 0;
+  }
+
+  /** Write pointer as of the last flush (what a power loss keeps). */
+  durableWpOf(z: number): number {
+    return this.durable[z]!;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // I/O
 
   /**
    * Read `length` bytes at byte `offset` into buf[at..]. Below a zone's write pointer the data,
    * above it zeros. Returns the byte count (short at the end of the namespace) or a Rejection
-   * (offline zone, cross-zone read when those are off).
+   * (offline zone, cross-zone read when those are off, injected media error).
    */
   read(offset: number, buf: Uint8Array, at: number, length: number): Rejection | number {
     if (offset >= this.capacity || length <= 0) return 0;
     const len = Math.min(length, this.capacity - offset);
     const e = this.engine;
+    const lba = this.lbaSize;
+    const slba = Math.floor(offset / lba);
+    const nlb = Math.ceil((offset + len) / lba) - slba;
+    const r = e.checkRead(slba, nlb) ?? (this.faults.active ? this.readFault(slba, nlb) : undefined);
+    if (r) return r;
     if (!e.zoned) {
       readFully(this.dataFd, buf, at, len, offset);
       return len;
     }
-    const lba = this.lbaSize;
-    const slba = Math.floor(offset / lba);
-    const r = e.checkRead(slba, Math.ceil((offset + len) / lba) - slba);
-    if (r) return r;
     let pos = offset;
     let done = 0;
     const end = offset + len;
@@ -359,10 +392,22 @@ export class StoredNamespace {
     const nlb = len / this.lbaSize;
     const r = this.engine.checkWrite(slba, nlb);
     if (r) return r;
-    writeFully(this.dataFd, buf, at, len, slba * this.lbaSize);
+    if (this.faults.active) {
+      const f = this.writeFault('write', slba, nlb);
+      if (f) {
+        // A torn write first lands the LBAs before the bad one.
+        if (f.good > 0) this.commitSequential(slba, buf, at, f.good);
+        return f.rejection;
+      }
+    }
+    this.commitSequential(slba, buf, at, nlb);
+    return undefined;
+  }
+
+  private commitSequential(slba: number, buf: Uint8Array, at: number, nlb: number): void {
+    writeFully(this.dataFd, buf, at, nlb * this.lbaSize, slba * this.lbaSize);
     this.engine.commitWrite(slba, nlb);
     this.persistLastChanges();
-    return undefined;
   }
 
   /**
@@ -380,8 +425,20 @@ export class StoredNamespace {
     // Refuses ranges outside the namespace and ranges that run into sequential space.
     const r = e.checkWrite(slba, nlb);
     if (r) return r;
-    writeFully(this.dataFd, buf, at, len, offset);
-    return undefined;
+    let n = len;
+    let fault: Rejection | undefined;
+    if (this.faults.active) {
+      const f = this.writeFault('write', slba, nlb);
+      if (f) {
+        fault = f.rejection;
+        n = f.good > 0 ? Math.max(0, (slba + f.good) * lba - offset) : 0;
+      }
+    }
+    if (n > 0) {
+      if (this.volatileCache) this.undo.save(this.dataFd, offset, n);
+      writeFully(this.dataFd, buf, at, n, offset);
+    }
+    return fault;
   }
 
   /** Zone Append of whole LBAs: returns the LBA where the data landed. */
@@ -389,25 +446,152 @@ export class StoredNamespace {
     const nlb = len / this.lbaSize;
     const lba = this.engine.checkAppend(zone, nlb);
     if (typeof lba !== 'number') return lba;
+    if (this.faults.active) {
+      const f = this.writeFault('zone append', lba, nlb);
+      if (f) {
+        if (f.good > 0) this.commitSequential(lba, buf, at, f.good);
+        return f.rejection;
+      }
+    }
     writeFully(this.dataFd, buf, at, len, lba * this.lbaSize);
     this.engine.append(zone, nlb);
     this.persistLastChanges();
     return lba;
   }
 
-  /** Make everything acknowledged so far durable (data and sidecar). */
+  /**
+   * Make everything acknowledged so far durable: for the emulated device (the volatile cache's
+   * contents) and on the host (data and sidecar synced).
+   */
   flush(): void {
+    if (this.dirty.size > 0) {
+      const zones = [...this.dirty];
+      for (const z of zones) this.durable[z] = this.engine.wpOf(z);
+      this.persistZones(zones);
+      this.dirty.clear();
+    }
+    if (this.volatileCache) this.undo.clear();
     fs.fdatasyncSync(this.dataFd);
     fs.fdatasyncSync(this.metaFd);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Zone management
+  // Injected media faults
+
+  private readFault(slba: number, nlb: number): Rejection | undefined {
+    const range = this.faults.hit('read', slba, nlb);
+    if (!range && !this.faults.roll('read')) return undefined;
+    if (range?.once) this.healRange(range);
+    const detail = range
+      ? `injected read error in LBAs ${range.start}..${range.start + range.count - 1}${range.once ? ' (once)' : ''}`
+      : 'injected random read error';
+    return this.faultRejection(Status.UNRECOVERED_READ_ERROR, 'read', slba, detail);
+  }
+
+  /** An injected write failure for [slba, slba+nlb): how many LBAs still land, and the error. */
+  private writeFault(op: string, slba: number, nlb: number): { good: number; rejection: Rejection } | undefined {
+    const range = this.faults.hit('write', slba, nlb);
+    if (!range && !this.faults.roll('write')) return undefined;
+    let good = 0;
+    let detail = 'injected random write error';
+    if (range) {
+      if (range.once) this.healRange(range);
+      good = range.partial ? Math.max(0, range.start - slba) : 0;
+      detail = `injected write error in LBAs ${range.start}..${range.start + range.count - 1}${range.once ? ' (once)' : ''}` +
+        (range.partial ? `: torn write, ${good} of ${nlb} LBAs written` : '');
+    }
+    return { good, rejection: this.faultRejection(Status.WRITE_FAULT, op, slba, detail) };
+  }
+
+  private faultRejection(status: typeof Status.WRITE_FAULT, op: string, lba: number, detail: string): Rejection {
+    const e = this.engine;
+    const zone = e.zoned ? e.zoneOf(lba) : -1;
+    const wp = zone >= 0 && !e.isConventional(zone) ? e.wpOf(zone) : -1;
+    return { status, op, zone, lba, wp, detail };
+  }
+
+  private healRange(r: BadRange): void {
+    this.faults.remove(r);
+    this.persistFaults();
+  }
+
+  /** Fail reads and/or writes of LBAs [start, start+count). */
+  addBadRange(r: BadRange): void {
+    if (!(r.count >= 1) || r.start < 0 || r.start + r.count > this.engine.nlba) {
+      throw new RangeError(`LBAs ${r.start}..${r.start + r.count - 1} are outside the namespace (${this.engine.nlba} LBAs)`);
+    }
+    this.faults.add(r);
+    this.persistFaults();
+  }
+
+  /** Fail one write in `writeOneIn` and one read in `readOneIn`, reproducibly from `seed`. */
+  setRandomFaults(rnd: RandomFaults | undefined): void {
+    this.faults.setRandom(rnd);
+    this.persistFaults();
+  }
+
+  /** Set or clear a Reset/Finish Zone Recommended attribute. */
+  setRecommendation(zone: number, which: 'reset' | 'finish', on: boolean): Rejection | undefined {
+    const r = this.engine.setRecommendation(zone, which === 'reset' ? ZoneAttr.RZR : ZoneAttr.FZR, on);
+    if (r) return r;
+    this.persistLastChanges(false, true);
+    return undefined;
+  }
+
+  /** Every injected fault, as ctl commands that would set it again. */
+  listFaults(): string[] {
+    const e = this.engine;
+    const out = this.faults.ranges.map(formatRange);
+    if (this.faults.random) out.push(formatRandom(this.faults.random));
+    for (let z = e.convZones; z < e.nrZones; z++) {
+      const s = e.stateOf(z);
+      if (s === ZoneState.READ_ONLY) out.push(`readonly ${z}`);
+      if (s === ZoneState.OFFLINE) out.push(`offline ${z}`);
+      const a = e.attrsOf(z);
+      if (a & ZoneAttr.RZR) out.push(`recommend reset ${z}`);
+      if (a & ZoneAttr.FZR) out.push(`recommend finish ${z}`);
+    }
+    return out;
+  }
+
+  /**
+   * Remove every injected fault: bad ranges, random mode, recommendations, and Read Only or
+   * Offline zones (they come back Empty, their data discarded). Returns how many were removed.
+   */
+  clearFaults(): number {
+    const e = this.engine;
+    let n = this.faults.ranges.length + (this.faults.random ? 1 : 0);
+    this.faults.clear();
+    this.persistFaults();
+    for (let z = e.convZones; z < e.nrZones; z++) {
+      const s = e.stateOf(z);
+      if (s === ZoneState.READ_ONLY || s === ZoneState.OFFLINE) {
+        if (!this.clearFault(z)) n++;
+      }
+      for (const which of ['reset', 'finish'] as const) {
+        const bit = which === 'reset' ? ZoneAttr.RZR : ZoneAttr.FZR;
+        if (e.attrsOf(z) & bit) {
+          this.setRecommendation(z, which, false);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  private persistFaults(): void {
+    if (this.readOnly) throw new Error(`${this.metaPath} is open read-only`);
+    this.beforeMetaWrite?.();
+    writeFully(this.metaFd, this.faults.encode(this.header.endianness), 0, FAULTS_SIZE, this.header.faultsOffset);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Zone management (durable: it also makes the zone's earlier cached writes durable)
 
   manage(cmd: ZoneCommand, zone: number | 'all'): Rejection | undefined {
     const r = this.engine.manage(cmd, zone);
     if (r) return r;
-    const changed = this.persistLastChanges();
+    const changed = this.persistLastChanges(false, true);
     if (cmd === 'reset') this.punchZones(changed);
     return undefined;
   }
@@ -416,28 +600,72 @@ export class StoredNamespace {
     const r = this.engine.setDescriptorExtension(zone, data);
     if (r) return r;
     this.extCrcs.delete(zone);
-    this.persistLastChanges(true);
+    this.persistLastChanges(true, true);
     return undefined;
   }
 
   injectFault(kind: FaultCommand, zone: number): Rejection | undefined {
     const r = this.engine.injectFault(kind, zone);
     if (r) return r;
-    this.persistLastChanges();
+    this.persistLastChanges(false, true);
     return undefined;
   }
 
   clearFault(zone: number): Rejection | undefined {
     const r = this.engine.clearFault(zone);
     if (r) return r;
-    this.punchZones(this.persistLastChanges());
+    this.punchZones(this.persistLastChanges(false, true));
     return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Power
+
+  /** Turn the volatile write cache on or off (turning it off flushes first). */
+  setVolatileCache(on: boolean): void {
+    if (on === this.volatileCache) return;
+    if (!on) this.flush();
+    if (on) this.header.flags |= Flag.VOLATILE_CACHE;
+    else this.header.flags &= ~Flag.VOLATILE_CACHE;
+    this.writeHeader();
+  }
+
+  /**
+   * Simulate a power event while running. 'shutdown': the spec's shutdown (flush, then open
+   * zones → Closed or Empty). 'power-loss': with the volatile cache on, everything written since
+   * the last flush is lost (write pointers roll back, the data reads as zeros), then the
+   * power-up transitions apply. Returns the zones that changed.
+   */
+  powerCycle(event: PowerEvent): number[] {
+    if (event === 'shutdown') {
+      this.flush();
+      return this.shutdownTransition();
+    }
+    this.losePower();
+    const changed = this.engine.powerCycleTransition();
+    this.persistZones(changed);
+    return changed;
+  }
+
+  /** Roll every zone back to its last flush; returns how many zones lost writes. */
+  private losePower(): number {
+    const lost = new Map<number, number>();
+    for (const z of this.dirty) lost.set(z, this.engine.wpOf(z));
+    const changed = this.engine.powerLoss(this.durable);
+    this.persistLastChanges(false, true);
+    this.punchZonesAbove(lost);
+    const undone = this.undo.replay(this.dataFd);
+    this.dirty.clear();
+    if (changed.length > 0 || undone > 0) {
+      this.log.info({ zones: lost.size, conventionalWritesUndone: undone }, 'power loss: writes since the last flush discarded');
+    }
+    return lost.size;
   }
 
   /** The spec's shutdown transitions without closing (open zones → Closed or Empty). */
   shutdownTransition(): number[] {
     this.engine.powerCycleTransition();
-    return this.persistLastChanges();
+    return this.persistLastChanges(false, true);
   }
 
   /** Bytes of the data file actually allocated (st_blocks × 512). */
@@ -453,14 +681,29 @@ export class StoredNamespace {
   // ---------------------------------------------------------------------------------------------
   // Persistence
 
-  /** Persist the zones the engine changed in its last operation; roll back on failure. */
-  private persistLastChanges(writeExt = false): number[] {
+  /**
+   * Persist the zones the engine changed in its last operation; roll back on failure.
+   * `durable`: the operation is durable at once (zone management), so the zones' durable write
+   * pointers follow; otherwise (writes) only when the volatile cache is off.
+   */
+  private persistLastChanges(writeExt = false, durable = false): number[] {
     const changed = this.engine.lastChanges();
     if (changed.length === 0) return changed;
+    const before = changed.map((z) => this.durable[z]!);
+    const makeDurable = durable || !this.volatileCache;
+    for (const z of changed) {
+      if (makeDurable) {
+        this.durable[z] = this.engine.wpOf(z);
+        this.dirty.delete(z);
+      } else if (this.durable[z]! < this.engine.wpOf(z)) {
+        this.dirty.add(z);
+      }
+    }
     try {
       this.persistZones(changed, writeExt);
     } catch (e) {
       this.engine.revertLastOperation();
+      changed.forEach((z, i) => (this.durable[z] = before[i]!));
       try {
         this.persistZones(changed, writeExt);
       } catch {
@@ -473,6 +716,7 @@ export class StoredNamespace {
   }
 
   private persistZones(zones: number[], writeExt = false): void {
+    if (zones.length === 0) return;
     if (this.readOnly) throw new Error(`${this.metaPath} is open read-only`);
     this.beforeMetaWrite?.();
     const h = this.header;
@@ -480,7 +724,7 @@ export class StoredNamespace {
     if (zones.length <= 8) {
       // In the engine's order: a zone closed to make room goes to disk before the zone opened.
       for (const z of zones) {
-        this.writeZone(z, extSize, this.recBuf, 0, writeExt);
+        this.encodeZone(z, extSize, this.recBuf, 0, writeExt);
         writeFully(this.metaFd, this.recBuf, 0, RECORD_SIZE, h.recordsOffset + z * RECORD_SIZE);
       }
       return;
@@ -492,7 +736,7 @@ export class StoredNamespace {
       let j = i + 1;
       while (j < sorted.length && sorted[j] === sorted[j - 1]! + 1 && j - i < 16384) j++;
       const buf = Buffer.alloc((j - i) * RECORD_SIZE);
-      for (let k = i; k < j; k++) this.writeZone(sorted[k]!, extSize, buf, (k - i) * RECORD_SIZE, writeExt);
+      for (let k = i; k < j; k++) this.encodeZone(sorted[k]!, extSize, buf, (k - i) * RECORD_SIZE, writeExt);
       writeFully(this.metaFd, buf, 0, buf.length, h.recordsOffset + sorted[i]! * RECORD_SIZE);
       i = j;
     }
@@ -502,7 +746,7 @@ export class StoredNamespace {
    * Encode zone z's record into buf. The extension data, when `writeExt`, is written first so
    * that the record's checksum of it never points at data not yet written.
    */
-  private writeZone(z: number, extSize: number, buf: Buffer, at: number, writeExt: boolean): void {
+  private encodeZone(z: number, extSize: number, buf: Buffer, at: number, writeExt: boolean): void {
     const e = this.engine;
     let extCrc = 0;
     const ext = (e.attrsOf(z) & ZoneAttr.ZDEV) !== 0 ? e.extOf(z) : undefined;
@@ -513,7 +757,7 @@ export class StoredNamespace {
     } else {
       this.extCrcs.delete(z);
     }
-    this.codec.encode(recordOf(e, z, extCrc), buf, at);
+    this.codec.encode(zoneRecord(e, z, extCrc, e.isConventional(z) ? e.wpOf(z) : this.durable[z]!), buf, at);
   }
 
   private writeHeader(): void {
@@ -531,6 +775,17 @@ export class StoredNamespace {
     if (empty.length === 0) return;
     fs.fdatasyncSync(this.metaFd);
     for (const z of empty) this.punch(z * this.zoneBytes, this.zoneBytes);
+  }
+
+  /** Discard data that was written above each zone's (rolled back) write pointer. */
+  private punchZonesAbove(oldWp: Map<number, number>): void {
+    if (oldWp.size === 0) return;
+    fs.fdatasyncSync(this.metaFd);
+    const lba = this.lbaSize;
+    for (const [z, wp] of oldWp) {
+      const from = this.engine.wpOf(z) * lba;
+      if (wp * lba > from) this.punch(from, wp * lba - from);
+    }
   }
 
   private punch(offset: number, length: number): void {
@@ -551,9 +806,10 @@ export class StoredNamespace {
     this.closed = true;
     try {
       if (!this.readOnly && clean) {
-        // A clean stop is the controller's shutdown: open zones become Closed (or Empty).
-        this.shutdownTransition();
+        // A clean stop is the controller's shutdown: flush, then open zones become Closed (or Empty).
         this.flush();
+        this.shutdownTransition();
+        fs.fdatasyncSync(this.metaFd);
         this.header.flags |= Flag.CLEAN;
         this.writeHeader();
       }
@@ -565,6 +821,7 @@ export class StoredNamespace {
   private closeFds(): void {
     if (this.dataFd >= 0) fs.closeSync(this.dataFd);
     if (this.metaFd >= 0) fs.closeSync(this.metaFd);
+    this.undo.close();
     this.dataFd = this.metaFd = -1;
   }
 }
@@ -576,14 +833,5 @@ function checkExpectedGeometry(file: string, actual: Geometry, expect: Partial<G
     if (actual[f] !== want) {
       throw new FormatError(file, f, `geometry mismatch: the store has ${String(actual[f])}, ${String(want)} was asked for`);
     }
-  }
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }

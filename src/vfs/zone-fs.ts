@@ -18,8 +18,8 @@ import { Store } from '../store/store.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
 import { formatBlkzone } from '../format/report.js';
-import { formatInfo, namespaceInfo } from '../format/info.js';
-import { CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
+import { deviceInfo, formatInfo, namespaceInfo } from '../format/info.js';
+import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
 
 const E = osConstants.errno;
 const O_ACCMODE = 3;
@@ -31,7 +31,7 @@ const O_DIRECT = fsConstants.O_DIRECT;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
-export const CONTROL_FILES = ['info', 'report', 'ctl', 'errors'] as const;
+export const CONTROL_FILES = ['info', 'report', 'ctl', 'errors', 'faults'] as const;
 type ControlName = (typeof CONTROL_FILES)[number];
 
 export interface Attr {
@@ -65,6 +65,8 @@ class MountedNamespace {
   readonly stages = new Map<number, Stage>();
   /** st_blocks of conventional zone files, computed on demand, dropped on write. */
   readonly convBlocks = new Map<number, number>();
+  /** Bumped by a power cycle: handles opened before it fail with EIO, like a device that went away. */
+  generation = 0;
 
   constructor(readonly name: string, readonly ns: StoredNamespace, now: number) {
     this.zoneMtime = new Float64Array(ns.engine.nrZones).fill(now);
@@ -91,6 +93,8 @@ type Node =
 export interface Handle {
   readonly id: number;
   readonly node: Node;
+  /** The namespace's power-cycle generation when the handle was opened. */
+  readonly generation: number;
   readonly direct: boolean;
   readonly append: boolean;
   readonly writable: boolean;
@@ -286,6 +290,7 @@ export class ZoneFs {
     if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
     const h: Handle = {
       id, node, writable, readable,
+      generation: node.m.generation,
       direct: (flags & O_DIRECT) !== 0,
       append: (flags & O_APPEND) !== 0,
     };
@@ -313,6 +318,7 @@ export class ZoneFs {
   fsync(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
+    if (this.stale(h)) return -E.EIO;
     const r = this.commitStages(h);
     if (r < 0) return r;
     if (h.node.kind === 'root' || h.node.kind === 'zonedir') return 0;
@@ -325,12 +331,21 @@ export class ZoneFs {
     return 0;
   }
 
+  /** A data handle opened before a power cycle: the device it was talking to went away. */
+  private stale(h: Handle): boolean {
+    const n = h.node;
+    if ((n.kind !== 'nsfile' && n.kind !== 'zone') || h.generation === n.m.generation) return false;
+    n.m.errors.add(`I/O on a file opened before the last power cycle of ${n.m.name}: reopen it errno=EIO`);
+    return true;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Read
 
   read(fh: number, buf: Buffer, len: number, pos: number): number {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
+    if (this.stale(h)) return -E.EIO;
     const node = h.node;
     switch (node.kind) {
       case 'nsfile':
@@ -394,6 +409,7 @@ export class ZoneFs {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
     if (!h.writable) return -E.EBADF;
+    if (this.stale(h)) return -E.EIO;
     if (len === 0) return 0;
     const node = h.node;
     switch (node.kind) {
@@ -667,7 +683,11 @@ export class ZoneFs {
     const e = m.ns.engine;
     switch (name) {
       case 'info':
-        return formatInfo(namespaceInfo(m.name, e));
+        return formatInfo([...namespaceInfo(m.name, e), ...deviceInfo(m.ns)]);
+      case 'faults': {
+        const lines = m.ns.listFaults();
+        return lines.length ? lines.join('\n') + '\n' : '';
+      }
       case 'report': {
         const rep = e.report();
         return 'zones' in rep ? formatBlkzone(rep.zones, e.lbaSize) : '';
@@ -685,29 +705,45 @@ export class ZoneFs {
     if (lines.length === 0) return this.refuse(m, `ctl: empty command`, E.EINVAL);
     const e = m.ns.engine;
     for (const line of lines) {
-      let cmd;
+      let cmd: ControlCommand;
       try {
-        cmd = parseCommand(line, e.nrZones);
+        cmd = parseCommand(line, e.nrZones, e.nlba);
       } catch (err) {
         if (err instanceof CommandSyntaxError) return this.refuse(m, `ctl "${line}": ${err.message}`, E.EINVAL);
         throw err;
       }
-      if (typeof cmd.zone === 'number' && e.isConventional(cmd.zone)) {
-        return this.refuse(m, `ctl "${line}": zone ${cmd.zone} is conventional`, E.EINVAL);
+      const zone = cmd.zone;
+      if (typeof zone === 'number' && e.isConventional(zone)) {
+        return this.refuse(m, `ctl "${line}": zone ${zone} is conventional`, E.EINVAL);
       }
-      if (typeof cmd.zone === 'number') {
-        // A reset or fault discards what buffered writers staged in that zone.
-        if (cmd.verb !== 'open' && cmd.verb !== 'close') m.stages.delete(cmd.zone);
-      } else if (cmd.verb === 'reset') {
-        m.stages.clear();
+      this.dropStagesFor(m, cmd);
+      let r: Rejection | undefined;
+      try {
+        r = executeCommand(m.ns, cmd);
+      } catch (err) {
+        if (err instanceof RangeError) return this.refuse(m, `ctl "${line}": ${err.message}`, E.EINVAL);
+        throw err;
       }
-      const r = executeCommand(m.ns, cmd);
       if (r) return this.rejected(m, r);
-      m.touch(typeof cmd.zone === 'number' ? cmd.zone : -1);
-      if (cmd.zone === 'all') m.zoneMtime.fill(m.mtime);
+      if (cmd.verb === 'power-cycle' || cmd.verb === 'shutdown') {
+        m.generation++;
+        this.log.warn({ ns: m.name, cmd: cmd.verb }, `${cmd.verb}: open files of ${m.name} now fail with EIO until reopened`);
+      }
+      m.touch(typeof zone === 'number' ? zone : -1);
+      if (zone === 'all' || zone === undefined) m.zoneMtime.fill(m.mtime);
       this.log.info({ ns: m.name, cmd: formatCommand(cmd) }, `ctl: ${formatCommand(cmd)}`);
     }
     return len;
+  }
+
+  /** What buffered writers staged but a command makes moot: a reset, a fault, a power event. */
+  private dropStagesFor(m: MountedNamespace, cmd: ControlCommand): void {
+    const v = cmd.verb;
+    if (v === 'power-cycle' || v === 'shutdown' || ((v === 'reset' || v === 'offline') && cmd.zone === 'all')) {
+      m.stages.clear();
+    } else if (typeof cmd.zone === 'number' && v !== 'open' && v !== 'close' && v !== 'recommend') {
+      m.stages.delete(cmd.zone);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ describe('store recovery', () => {
     const meta = path.join(dir, 'nvme0n1.zmeta');
     const codec = new RecordCodec('little');
     const buf = Buffer.alloc(RECORD_SIZE);
-    codec.encode({ state: ZoneState.IMPLICIT_OPEN, type: 2, attrs: 0, flags: 0, wp: 2 * zl + 1, lbasWritten: 1, resets: 0, finishes: 0, extCrc: 0 }, buf);
+    codec.encode({ state: ZoneState.IMPLICIT_OPEN, type: 2, attrs: 0, flags: 0, wp: 2 * zl + 1, lbasWritten: 1, resets: 0, finishes: 0, extCrc: 0, durableWp: 2 * zl + 1 }, buf);
     const fd = fs.openSync(meta, 'r+');
     fs.writeSync(fd, buf, 0, RECORD_SIZE, HEADER_SIZE + 2 * RECORD_SIZE);
     fs.closeSync(fd);

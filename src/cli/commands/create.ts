@@ -20,6 +20,7 @@ export interface CreateFlags {
   zoned: boolean;
   hostAware?: boolean;
   autoTransition: boolean;
+  volatileCache?: boolean;
   endianness: Endianness;
 }
 
@@ -44,7 +45,7 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
 
 export function createCommand(store: string, flags: CreateFlags): void {
   const dir = path.resolve(store);
-  const opts = flags.ns === undefined ? { endianness: flags.endianness } : { endianness: flags.endianness, name: flags.ns };
+  const opts = { endianness: flags.endianness, volatileCache: flags.volatileCache === true, ...(flags.ns === undefined ? {} : { name: flags.ns }) };
   const { name } = createNamespace(dir, geometryFromFlags(flags), opts);
   const ns = StoredNamespace.open(dir, name, { readOnly: true });
   try {

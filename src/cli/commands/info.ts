@@ -1,7 +1,7 @@
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { StoreLock } from '../../store/lock.js';
 import { listNamespaces } from '../../store/store.js';
-import { formatInfo, namespaceInfo, sidecarInfo, InfoEntry } from '../../format/info.js';
+import { deviceInfo, formatInfo, namespaceInfo, sidecarInfo, InfoEntry } from '../../format/info.js';
 import { resolveTarget, pickNamespace } from '../target.js';
 
 /** Reads the files directly (read-only), so it works on mounted and unmounted stores alike. */
@@ -20,6 +20,7 @@ export function infoCommand(target: string, flags: { ns?: string }): void {
     try {
       const entries: InfoEntry[] = [
         ...namespaceInfo(name, ns.engine),
+        ...deviceInfo(ns),
         ['data_file', ns.dataPath],
         ['data_file_allocated', ns.allocatedBytes()],
         ['metadata_file', ns.metaPath],

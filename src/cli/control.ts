@@ -1,0 +1,90 @@
+/**
+ * Running a control command (the `ctl` language of src/control/commands.ts) against a target:
+ * through the namespace's `ctl` file when a daemon serves the store, or directly on the store
+ * when nobody does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Store } from '../store/store.js';
+import { StoredNamespace } from '../store/stored-namespace.js';
+import { ControlCommand, executeCommand, parseCommand } from '../control/commands.js';
+import { describeRejection } from '../engine/status.js';
+import { CliError, Target, resolveTarget, pickNamespace } from './target.js';
+
+export interface ControlResult {
+  target: Target;
+  ns: string;
+  /** The namespace after the command, when it ran on an unmounted store. */
+  stored?: StoredNamespace;
+}
+
+/** Write `line` to NAME.zones/ctl; on failure explain with the daemon's newest `errors` line. */
+export function sendToMount(mnt: string, name: string, line: string): void {
+  const dir = path.join(mnt, name + '.zones');
+  try {
+    fs.writeFileSync(path.join(dir, 'ctl'), line + '\n');
+  } catch (e) {
+    let why = '';
+    try {
+      const lines = fs.readFileSync(path.join(dir, 'errors'), 'utf8').trimEnd().split('\n');
+      why = lines[lines.length - 1] ?? '';
+    } catch {
+      // errors unreadable: the errno alone will do
+    }
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`${name}: ${line}: ${code}${why ? ` (${why.replace(/^\S+ /, '')})` : ''}`);
+  }
+}
+
+/**
+ * Run one command line on the namespace `ns` of `targetArg`. `offline(cmd)` may refuse commands
+ * that mean nothing on a stopped device. `after` sees the namespace (unmounted case only).
+ */
+export function runControl(
+  targetArg: string, nsFlag: string | undefined, line: string,
+  opts: { refuseOffline?: (verb: string) => string | undefined; after?: (ns: StoredNamespace, cmd: ControlCommand) => void } = {},
+): ControlResult {
+  const t = resolveTarget(targetArg);
+  const name = pickNamespace(t.storeDir, nsFlag);
+  if (t.mount) {
+    sendToMount(t.mount.mountpoint, name, line);
+    return { target: t, ns: name };
+  }
+  // Refused before the store is opened: opening it is a power-up with side effects.
+  const refusal = opts.refuseOffline?.(line.split(' ')[0]!);
+  if (refusal) throw new CliError(refusal.replace('$STORE', t.storeDir));
+  const store = Store.open(t.storeDir, { command: `zonefuse ${line}` });
+  try {
+    const ns = store.get(name)!;
+    if (!ns.engine.zoned) throw new CliError(`namespace ${name} is not zoned`);
+    const cmd = parseCommand(line, ns.engine.nrZones, ns.engine.nlba);
+    if (typeof cmd.zone === 'number' && ns.engine.isConventional(cmd.zone)) {
+      throw new CliError(`zone ${cmd.zone} is conventional: zone commands do not apply`);
+    }
+    let r;
+    try {
+      r = executeCommand(ns, cmd);
+    } catch (e) {
+      if (e instanceof RangeError) throw new CliError(e.message);
+      throw e;
+    }
+    if (r) throw new CliError(describeRejection(r));
+    opts.after?.(ns, cmd);
+  } finally {
+    store.close();
+  }
+  return { target: t, ns: name };
+}
+
+/** Read a control file of a mounted namespace, or compute it from the store. */
+export function readControl(targetArg: string, nsFlag: string | undefined, file: string, compute: (ns: StoredNamespace) => string): string {
+  const t = resolveTarget(targetArg);
+  const name = pickNamespace(t.storeDir, nsFlag);
+  if (t.mount) return fs.readFileSync(path.join(t.mount.mountpoint, `${name}.zones`, file), 'utf8');
+  const ns = StoredNamespace.open(t.storeDir, name, { readOnly: true });
+  try {
+    return compute(ns);
+  } finally {
+    ns.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Pre-images of conventional-zone overwrites made since the last flush, for the volatile write
+ * cache: a power loss must undo them, and unlike sequential zones (where everything above the
+ * durable write pointer is simply discarded) an overwrite can only be undone from a copy.
+ *
+ * `<name>.undo`, append-only, little-endian: per entry u64 offset, u32 length, u32 CRC-32 of the
+ * data, then the data. Emptied at every flush. An entry is written before the overwrite it
+ * covers; a torn last entry (its overwrite never happened) fails its CRC and is ignored.
+ */
+import * as fs from 'node:fs';
+import { crc32 } from 'node:zlib';
+
+const ENTRY_HEADER = 16;
+
+export class UndoLog {
+  private fd = -1;
+  private size = 0;
+
+  constructor(readonly path: string) {}
+
+  private open(): number {
+    if (this.fd < 0) {
+      this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+      this.size = fs.fstatSync(this.fd).size;
+    }
+    return this.fd;
+  }
+
+  /** Save the bytes at [offset, offset+length) of the data file before they are overwritten. */
+  save(dataFd: number, offset: number, length: number): void {
+    const fd = this.open();
+    const entry = Buffer.alloc(ENTRY_HEADER + length);
+    const n = fs.readSync(dataFd, entry, ENTRY_HEADER, length, offset);
+    if (n < length) entry.fill(0, ENTRY_HEADER + n);
+    entry.writeBigUInt64LE(BigInt(offset), 0);
+    entry.writeUInt32LE(length, 8);
+    entry.writeUInt32LE(crc32(entry.subarray(ENTRY_HEADER)), 12);
+    fs.writeSync(fd, entry, 0, entry.length, this.size);
+    this.size += entry.length;
+  }
+
+  /** Restore every saved pre-image, newest first, then empty the log. Returns the count. */
+  replay(dataFd: number): number {
+    if (this.fd < 0 && !fs.existsSync(this.path)) return 0;
+    const fd = this.open();
+    const all = Buffer.alloc(this.size);
+    fs.readSync(fd, all, 0, this.size, 0);
+    const entries: Array<[number, Buffer]> = [];
+    for (let at = 0; at + ENTRY_HEADER <= all.length;) {
+      const offset = Number(all.readBigUInt64LE(at));
+      const len = all.readUInt32LE(at + 8);
+      const data = all.subarray(at + ENTRY_HEADER, at + ENTRY_HEADER + len);
+      if (data.length < len || crc32(data) !== all.readUInt32LE(at + 12)) break;
+      entries.push([offset, data]);
+      at += ENTRY_HEADER + len;
+    }
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [offset, data] = entries[i]!;
+      fs.writeSync(dataFd, data, 0, data.length, offset);
+    }
+    this.clear();
+    return entries.length;
+  }
+
+  clear(): void {
+    if (this.fd < 0 && !fs.existsSync(this.path)) return;
+    fs.ftruncateSync(this.open(), 0);
+    this.size = 0;
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
