@@ -14,6 +14,7 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
 } from './commands/device.js';
@@ -91,6 +92,24 @@ export function buildProgram(): Command {
     .argument('<zone>', 'zone index, or "all"')
     .option('--ns <name>', 'namespace (needed when the store has several)')
     .action(zoneCommand);
+
+  const ns = program.command('ns').description('namespaces of a store: list, attach, detach, delete (mounted or not; create is `zonefuse create`)');
+  ns.command('list')
+    .description('every namespace with its state (attached/detached) and geometry')
+    .argument('<target>', 'store directory or mount point')
+    .action(nsListCommand);
+  for (const action of ['attach', 'detach', 'delete'] as const) {
+    const c = ns.command(action)
+      .description({
+        attach: 'bring a detached namespace back into service',
+        detach: 'take a namespace out of service; it leaves the mount, its files stay in the store',
+        delete: 'delete a namespace and its files (refused while its files are open, unless --force)',
+      }[action])
+      .argument('<target>', 'store directory or mount point')
+      .argument('<name>', 'namespace name');
+    if (action === 'delete') c.option('--force', 'delete even while its files are open (they then fail with EIO)');
+    c.action((target: string, name: string, flags: { force?: boolean }) => nsActionCommand(action, target, name, flags));
+  }
 
   program
     .command('cache')

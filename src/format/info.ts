@@ -5,6 +5,7 @@
 import { ZonedNamespace } from '../engine/namespace.js';
 import { Header, Flag } from '../store/format.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
+import type { NamespaceEntry } from '../store/store.js';
 
 export type InfoEntry = [key: string, value: string | number];
 
@@ -77,4 +78,18 @@ export function deviceInfo(ns: StoredNamespace): InfoEntry[] {
     ['bad_lba_ranges', ns.faults.ranges.length],
     ['random_faults', rnd ? `seed ${rnd.seed}, 1 in ${rnd.writeOneIn} writes, 1 in ${rnd.readOneIn} reads` : 'off'],
   ];
+}
+
+/** The subsystem's `info`: one line per namespace with its state and geometry. */
+export function formatSubsystemInfo(entries: NamespaceEntry[]): string {
+  let out = `namespaces: ${entries.length}\n`;
+  for (const { name, attached, header: h } of entries) {
+    const g = h.geometry;
+    const geo = g.zoned
+      ? `zoned lba_size=${g.lbaSize} capacity=${g.capacity} zone_size=${g.zoneSize} zone_capacity=${g.zoneCapacity} ` +
+        `zones=${h.nrZones} conv_zones=${g.convZones} max_open=${g.maxOpen} max_active=${g.maxActive}`
+      : `not-zoned lba_size=${g.lbaSize} capacity=${g.capacity}`;
+    out += `${name}: ${attached ? 'attached' : 'detached'} ${geo}\n`;
+  }
+  return out;
 }

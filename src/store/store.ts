@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { Geometry, resolveGeometry } from '../engine/geometry.js';
 import { Logger, silentLogger } from '../log.js';
 import { StoreLock } from './lock.js';
-import { CreateOptions, DATA_SUFFIX, META_SUFFIX, StoredNamespace, namespacePaths } from './stored-namespace.js';
-import { Flag } from './format.js';
+import { CreateOptions, DATA_SUFFIX, META_SUFFIX, StoredNamespace, namespacePaths, fsyncDir } from './stored-namespace.js';
+import { Flag, Header } from './format.js';
 
 export const DEFAULT_NAMESPACE = 'nvme0n1';
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,62}$/;
@@ -30,9 +30,12 @@ export function namespaceNameProblem(name: string): string | undefined {
 }
 
 export class StoreError extends Error {
-  constructor(message: string) {
+  /** The errno a file interface answers with. */
+  readonly code: 'EINVAL' | 'EEXIST' | 'ENOENT' | 'EBUSY';
+  constructor(message: string, code: StoreError['code'] = 'EINVAL') {
     super(message);
     this.name = 'StoreError';
+    this.code = code;
   }
 }
 
@@ -104,10 +107,21 @@ export interface StoreOpenOptions {
   expect?: Record<string, Partial<Geometry>>;
 }
 
-/** An open store: the lock plus every namespace in it. */
+/** A namespace of an open store, attached (open) or detached (closed, files kept). */
+export interface NamespaceEntry {
+  name: string;
+  attached: boolean;
+  header: Header;
+}
+
+/**
+ * An open store: the lock plus its namespaces. Attached namespaces are open; detached ones stay
+ * closed on disk until attached again.
+ */
 export class Store {
   readonly dir: string;
   readonly namespaces = new Map<string, StoredNamespace>();
+  private readonly detachedNames = new Set<string>();
   private lock: StoreLock | undefined;
   private readonly log: Logger;
 
@@ -130,6 +144,10 @@ export class Store {
       const names = listNamespaces(dir);
       if (names.length === 0) throw new StoreError(`store ${dir} has no namespaces (create one with: zonefuse create ${dir})`);
       for (const name of names) {
+        if ((StoredNamespace.peekHeader(dir, name).flags & Flag.DETACHED) !== 0) {
+          store.detachedNames.add(name);
+          continue;
+        }
         const expect = opts.expect?.[name];
         const ns = StoredNamespace.open(dir, name, expect ? { logger: log, expect } : { logger: log });
         store.namespaces.set(name, ns);
@@ -157,9 +175,80 @@ export class Store {
     return this.namespaces.get(name);
   }
 
-  /** Namespaces that are attached (all of them until detach exists). */
+  /** The attached (open) namespaces. */
   attached(): StoredNamespace[] {
-    return [...this.namespaces.values()].filter((ns) => (ns.info.flags & Flag.DETACHED) === 0);
+    return [...this.namespaces.values()];
+  }
+
+  /** Every namespace, attached or not, in name order. */
+  list(): NamespaceEntry[] {
+    const out: NamespaceEntry[] = [];
+    for (const [name, ns] of this.namespaces) out.push({ name, attached: true, header: ns.info });
+    for (const name of this.detachedNames) out.push({ name, attached: false, header: StoredNamespace.peekHeader(this.dir, name) });
+    return out.sort((a, b) => compareNames(a.name, b.name));
+  }
+
+  private exists(name: string): boolean {
+    return this.namespaces.has(name) || this.detachedNames.has(name);
+  }
+
+  private need(name: string): void {
+    if (!this.exists(name)) throw new StoreError(`store ${this.dir} has no namespace ${name}`, 'ENOENT');
+  }
+
+  /** Create and attach a namespace while the store is open. */
+  createNamespace(geometry: Partial<Geometry>, opts: CreateNamespaceOptions = {}): StoredNamespace {
+    const g = resolveGeometry(geometry);
+    const name = opts.name ?? nextNamespaceName(this.dir);
+    const problem = namespaceNameProblem(name);
+    if (problem) throw new StoreError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
+    if (this.exists(name) || fs.existsSync(namespacePaths(this.dir, name).meta)) {
+      throw new StoreError(`namespace ${name} already exists in store ${this.dir}`, 'EEXIST');
+    }
+    StoredNamespace.create(this.dir, name, g, opts);
+    const ns = StoredNamespace.open(this.dir, name, { logger: this.log });
+    this.namespaces.set(name, ns);
+    this.log.info({ ns: name }, `created namespace ${name}`);
+    return ns;
+  }
+
+  /** Take a namespace out of service; its files stay and it comes back with attach. */
+  detach(name: string): void {
+    this.need(name);
+    const ns = this.namespaces.get(name);
+    if (!ns) throw new StoreError(`namespace ${name} is already detached`, 'EBUSY');
+    ns.setDetached(true);
+    ns.close();
+    this.namespaces.delete(name);
+    this.detachedNames.add(name);
+    this.log.info({ ns: name }, `detached namespace ${name}`);
+  }
+
+  attach(name: string): StoredNamespace {
+    this.need(name);
+    if (!this.detachedNames.has(name)) throw new StoreError(`namespace ${name} is already attached`, 'EBUSY');
+    const ns = StoredNamespace.open(this.dir, name, { logger: this.log });
+    ns.setDetached(false);
+    this.detachedNames.delete(name);
+    this.namespaces.set(name, ns);
+    this.log.info({ ns: name }, `attached namespace ${name}`);
+    return ns;
+  }
+
+  /** Delete a namespace and its files. */
+  deleteNamespace(name: string): void {
+    this.need(name);
+    const ns = this.namespaces.get(name);
+    if (ns) ns.close(false);
+    this.namespaces.delete(name);
+    this.detachedNames.delete(name);
+    const p = namespacePaths(this.dir, name);
+    // The sidecar first: without it the data file is an orphan that the next open removes.
+    fs.rmSync(p.meta, { force: true });
+    fsyncDir(this.dir);
+    fs.rmSync(p.data, { force: true });
+    fs.rmSync(p.undo, { force: true });
+    this.log.info({ ns: name }, `deleted namespace ${name}`);
   }
 
   flush(): void {

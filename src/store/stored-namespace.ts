@@ -171,9 +171,25 @@ export class StoredNamespace {
     } finally {
       fs.closeSync(fd);
     }
+    // Test hook for the crash-during-create test: die exactly between the two files.
+    if (process.env.ZONEFUSE_TEST_CRASH === 'create-before-rename') process.kill(process.pid, 'SIGKILL');
     fs.renameSync(tmp, p.meta);
     fsyncDir(dir);
     return header;
+  }
+
+  /** Read and validate only the header of a namespace's sidecar. */
+  static peekHeader(dir: string, name: string): Header {
+    const file = namespacePaths(dir, name).meta;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(HEADER_SIZE, size));
+      readFully(fd, buf, 0, buf.length, 0);
+      return decodeHeader(file, buf, size);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   static open(dir: string, name: string, opts: OpenOptions = {}): StoredNamespace {
@@ -620,6 +636,18 @@ export class StoredNamespace {
 
   // ---------------------------------------------------------------------------------------------
   // Power
+
+  get detached(): boolean {
+    return (this.header.flags & Flag.DETACHED) !== 0;
+  }
+
+  /** Record whether the namespace is attached to the subsystem (persistent). */
+  setDetached(on: boolean): void {
+    if (on === this.detached) return;
+    if (on) this.header.flags |= Flag.DETACHED;
+    else this.header.flags &= ~Flag.DETACHED;
+    this.writeHeader();
+  }
 
   /** Turn the volatile write cache on or off (turning it off flushes first). */
   setVolatileCache(on: boolean): void {

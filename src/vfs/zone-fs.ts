@@ -14,11 +14,14 @@ import { constants as fsConstants } from 'node:fs';
 import { Rejection, Status, ERRNO } from '../engine/status.js';
 import { ZoneState } from '../engine/zone.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
-import { Store } from '../store/store.js';
+import { Store, StoreError } from '../store/store.js';
+import { FormatError } from '../store/format.js';
+import { GeometryError } from '../engine/geometry.js';
+import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
 import { formatBlkzone } from '../format/report.js';
-import { deviceInfo, formatInfo, namespaceInfo } from '../format/info.js';
+import { deviceInfo, formatInfo, formatSubsystemInfo, namespaceInfo } from '../format/info.js';
 import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
 
 const E = osConstants.errno;
@@ -33,6 +36,9 @@ const S_IFREG = 0o100000;
 
 export const CONTROL_FILES = ['info', 'report', 'ctl', 'errors', 'faults'] as const;
 type ControlName = (typeof CONTROL_FILES)[number];
+/** Top-level (subsystem) control files. */
+export const SUBSYSTEM_FILES = ['ctl', 'info', 'errors'] as const;
+type SubsystemName = (typeof SUBSYSTEM_FILES)[number];
 
 export interface Attr {
   mode: number;
@@ -67,6 +73,8 @@ class MountedNamespace {
   readonly convBlocks = new Map<number, number>();
   /** Bumped by a power cycle: handles opened before it fail with EIO, like a device that went away. */
   generation = 0;
+  /** Detached or deleted: every handle still open on it fails with EIO. */
+  gone = false;
 
   constructor(readonly name: string, readonly ns: StoredNamespace, now: number) {
     this.zoneMtime = new Float64Array(ns.engine.nrZones).fill(now);
@@ -88,7 +96,8 @@ type Node =
   | { kind: 'nsfile'; m: MountedNamespace }
   | { kind: 'zonedir'; m: MountedNamespace }
   | { kind: 'zone'; m: MountedNamespace; zone: number }
-  | { kind: 'control'; m: MountedNamespace; name: ControlName };
+  | { kind: 'control'; m: MountedNamespace; name: ControlName }
+  | { kind: 'subsys'; name: SubsystemName };
 
 export interface Handle {
   readonly id: number;
@@ -116,9 +125,12 @@ export class ZoneFs {
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   private readonly debug: boolean;
+  /** Refused subsystem commands (the top-level `errors` file). */
+  private readonly subsysErrors = new ErrorLog();
 
   constructor(readonly store: Store, private readonly log: Logger) {
     for (const ns of store.attached()) this.attach(ns);
+    for (const name of SUBSYSTEM_FILES) this.byPath.set('/' + name, { kind: 'subsys', name });
     this.debug = log.isLevelEnabled('debug');
   }
 
@@ -130,6 +142,25 @@ export class ZoneFs {
       this.byPath.set('/' + m.zonesDir, { kind: 'zonedir', m });
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, { kind: 'control', m, name: c });
     }
+  }
+
+  /** Take a namespace out of the tree; its open handles fail with EIO from now on. */
+  private unmountNamespace(name: string): void {
+    const m = this.byName.get(name);
+    if (!m) return;
+    m.gone = true;
+    m.stages.clear();
+    this.byName.delete(name);
+    this.byPath.delete('/' + name);
+    this.byPath.delete('/' + m.zonesDir);
+    for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
+  }
+
+  /** Handles open on a namespace (its file, zone files or control files). */
+  private openHandles(name: string): number {
+    let n = 0;
+    for (const h of this.handles.values()) if ('m' in h.node && h.node.m.name === name && !h.node.m.gone) n++;
+    return n;
   }
 
   namespaces(): StoredNamespace[] {
@@ -187,6 +218,8 @@ export class ZoneFs {
         // Generated on read, like procfs: the size is not known in advance.
         return this.fileAttr(mode, 0, 0, 4096, node.m.mtime);
       }
+      case 'subsys':
+        return this.fileAttr(node.name === 'ctl' ? 0o200 : 0o444, 0, 0, 4096, this.mountTime);
     }
   }
 
@@ -238,6 +271,7 @@ export class ZoneFs {
         names.push(m.name);
         if (m.ns.engine.zoned) names.push(m.zonesDir);
       }
+      names.push(...SUBSYSTEM_FILES);
       return names;
     }
     if (node.kind === 'zonedir') {
@@ -278,19 +312,19 @@ export class ZoneFs {
       }
     }
     let content: Buffer | undefined;
-    if (node.kind === 'control') {
+    if (node.kind === 'control' || node.kind === 'subsys') {
       if (node.name === 'ctl') {
         if (readable) return -E.EACCES;
       } else {
         if (writable) return -E.EACCES;
-        content = Buffer.from(this.controlText(node.m, node.name));
+        content = Buffer.from(node.kind === 'control' ? this.controlText(node.m, node.name) : this.subsystemText(node.name));
       }
     }
     const id = this.nextHandle++;
     if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
     const h: Handle = {
       id, node, writable, readable,
-      generation: node.m.generation,
+      generation: 'm' in node ? node.m.generation : 0,
       direct: (flags & O_DIRECT) !== 0,
       append: (flags & O_APPEND) !== 0,
     };
@@ -321,7 +355,7 @@ export class ZoneFs {
     if (this.stale(h)) return -E.EIO;
     const r = this.commitStages(h);
     if (r < 0) return r;
-    if (h.node.kind === 'root' || h.node.kind === 'zonedir') return 0;
+    if (!('m' in h.node)) return 0;
     try {
       h.node.m.ns.flush();
     } catch (e) {
@@ -334,7 +368,9 @@ export class ZoneFs {
   /** A data handle opened before a power cycle: the device it was talking to went away. */
   private stale(h: Handle): boolean {
     const n = h.node;
-    if ((n.kind !== 'nsfile' && n.kind !== 'zone') || h.generation === n.m.generation) return false;
+    if (n.kind !== 'nsfile' && n.kind !== 'zone') return false;
+    if (n.m.gone) return true;
+    if (h.generation === n.m.generation) return false;
     n.m.errors.add(`I/O on a file opened before the last power cycle of ${n.m.name}: reopen it errno=EIO`);
     return true;
   }
@@ -352,7 +388,8 @@ export class ZoneFs {
         return this.readNamespace(h, node.m, buf, len, pos);
       case 'zone':
         return this.readZone(h, node.m, node.zone, buf, len, pos);
-      case 'control': {
+      case 'control':
+      case 'subsys': {
         const c = h.content;
         if (!c) return -E.EBADF;
         if (pos >= c.length) return 0;
@@ -419,6 +456,8 @@ export class ZoneFs {
         return this.writeZone(h, node.m, node.zone, buf, len, pos);
       case 'control':
         return node.name === 'ctl' ? this.writeCtl(node.m, buf, len) : -E.EBADF;
+      case 'subsys':
+        return node.name === 'ctl' ? this.writeSubsystemCtl(buf, len) : -E.EBADF;
       default:
         return -E.EISDIR;
     }
@@ -634,6 +673,7 @@ export class ZoneFs {
       case 'zone':
         return this.truncateZone(node.m, node.zone, size);
       case 'control':
+      case 'subsys':
         // `echo cmd > ctl` opens with O_TRUNC; there is nothing to truncate.
         return node.name === 'ctl' ? 0 : -E.EACCES;
       default:
@@ -744,6 +784,72 @@ export class ZoneFs {
     } else if (typeof cmd.zone === 'number' && v !== 'open' && v !== 'close' && v !== 'recommend') {
       m.stages.delete(cmd.zone);
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Subsystem: namespaces created, deleted, detached and attached at run time
+
+  private subsystemText(name: SubsystemName): string {
+    if (name === 'errors') return this.subsysErrors.text();
+    if (name === 'ctl') return '';
+    return formatSubsystemInfo(this.store.list());
+  }
+
+  private writeSubsystemCtl(buf: Buffer, len: number): number {
+    const lines = commandLines(buf.toString('utf8', 0, len));
+    if (lines.length === 0) return this.refuseSubsystem('ctl: empty command', E.EINVAL);
+    for (const line of lines) {
+      let cmd: SubsystemCommand;
+      try {
+        cmd = parseSubsystemCommand(line);
+      } catch (err) {
+        if (err instanceof CommandSyntaxError) return this.refuseSubsystem(`ctl "${line}": ${err.message}`, E.EINVAL);
+        throw err;
+      }
+      try {
+        this.runSubsystemCommand(cmd);
+      } catch (err) {
+        if (err instanceof StoreError) return this.refuseSubsystem(`ctl "${line}": ${err.message}`, E[err.code]);
+        if (err instanceof GeometryError) return this.refuseSubsystem(`ctl "${line}": ${err.message}`, E.EINVAL);
+        if (err instanceof FormatError) return this.refuseSubsystem(`ctl "${line}": ${err.message}`, E.EIO);
+        throw err;
+      }
+      this.log.info({ cmd: line }, `subsystem: ${line}`);
+    }
+    return len;
+  }
+
+  private runSubsystemCommand(cmd: SubsystemCommand): void {
+    switch (cmd.verb) {
+      case 'create': {
+        const opts = { volatileCache: cmd.volatileCache, endianness: cmd.endianness, ...(cmd.name === undefined ? {} : { name: cmd.name }) };
+        this.attach(this.store.createNamespace(cmd.geometry, opts));
+        return;
+      }
+      case 'attach':
+        this.attach(this.store.attach(cmd.name));
+        return;
+      case 'detach':
+        this.store.detach(cmd.name);
+        this.unmountNamespace(cmd.name);
+        return;
+      case 'delete': {
+        const busy = this.openHandles(cmd.name);
+        if (busy > 0 && !cmd.force) {
+          throw new StoreError(`namespace ${cmd.name} is in use (${busy} open file${busy === 1 ? '' : 's'}); use "delete ${cmd.name} force"`, 'EBUSY');
+        }
+        this.store.deleteNamespace(cmd.name);
+        this.unmountNamespace(cmd.name);
+        return;
+      }
+    }
+  }
+
+  private refuseSubsystem(why: string, errno: number): number {
+    const name = errnoName(errno);
+    this.subsysErrors.add(`${why} errno=${name}`);
+    this.log.info({ errno: name }, why);
+    return -errno;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -57,11 +57,12 @@ export class Daemon {
 
   constructor(readonly store: string, readonly mnt: string) {}
 
-  async start(extra: string[] = []): Promise<void> {
+  async start(extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
     this.stderr = '';
     this.exitCode = null;
     const proc = spawn(process.execPath, [CLI, 'mount', this.store, this.mnt, '--log-level', 'info', ...extra], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
     });
     this.proc = proc;
     live.add(this);

@@ -1,9 +1,11 @@
-import * as path from 'node:path';
 import { Geometry } from '../../engine/geometry.js';
 import { Endianness } from '../../store/format.js';
-import { createNamespace } from '../../store/store.js';
+import { createNamespace, nextNamespaceName } from '../../store/store.js';
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { formatInfo, namespaceInfo } from '../../format/info.js';
+import { formatCreate } from '../../control/subsystem.js';
+import { resolveTarget } from '../target.js';
+import { sendToSubsystem } from './ns.js';
 
 export interface CreateFlags {
   ns?: string;
@@ -44,7 +46,15 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
 }
 
 export function createCommand(store: string, flags: CreateFlags): void {
-  const dir = path.resolve(store);
+  const t = resolveTarget(store);
+  if (t.mount) {
+    // The daemon owns the store: create through the subsystem's ctl, effective at once.
+    const name = flags.ns ?? nextNamespaceName(t.storeDir);
+    sendToSubsystem(t.mount.mountpoint, formatCreate(name, geometryFromFlags(flags), flags.volatileCache === true, flags.endianness));
+    process.stdout.write(`created namespace ${name} in ${t.storeDir}, attached at ${t.mount.mountpoint}\n`);
+    return;
+  }
+  const dir = t.storeDir;
   const opts = { endianness: flags.endianness, volatileCache: flags.volatileCache === true, ...(flags.ns === undefined ? {} : { name: flags.ns }) };
   const { name } = createNamespace(dir, geometryFromFlags(flags), opts);
   const ns = StoredNamespace.open(dir, name, { readOnly: true });

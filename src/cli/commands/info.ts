@@ -20,6 +20,7 @@ export function infoCommand(target: string, flags: { ns?: string }): void {
     try {
       const entries: InfoEntry[] = [
         ...namespaceInfo(name, ns.engine),
+        ['attached', ns.detached ? 'no' : 'yes'],
         ...deviceInfo(ns),
         ['data_file', ns.dataPath],
         ['data_file_allocated', ns.allocatedBytes()],

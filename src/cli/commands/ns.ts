@@ -1,0 +1,56 @@
+/** Namespace management of a store: list, attach, detach, delete (create is `zonefuse create`). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Store, listNamespaces } from '../../store/store.js';
+import { StoredNamespace } from '../../store/stored-namespace.js';
+import { Flag } from '../../store/format.js';
+import { formatSubsystemInfo } from '../../format/info.js';
+import { resolveTarget, CliError } from '../target.js';
+
+/** Write a subsystem command to the mount's top-level ctl; explain a refusal from `errors`. */
+export function sendToSubsystem(mnt: string, line: string): void {
+  try {
+    fs.writeFileSync(path.join(mnt, 'ctl'), line + '\n');
+  } catch (e) {
+    let why = '';
+    try {
+      const lines = fs.readFileSync(path.join(mnt, 'errors'), 'utf8').trimEnd().split('\n');
+      why = (lines[lines.length - 1] ?? '').replace(/^\S+ /, '');
+    } catch {
+      // errors unreadable: the errno alone will do
+    }
+    throw new CliError(`${line}: ${(e as NodeJS.ErrnoException).code ?? 'error'}${why ? ` (${why})` : ''}`);
+  }
+}
+
+export function nsListCommand(target: string): void {
+  const t = resolveTarget(target);
+  if (t.mount) {
+    process.stdout.write(fs.readFileSync(path.join(t.mount.mountpoint, 'info'), 'utf8'));
+    return;
+  }
+  const entries = listNamespaces(t.storeDir).map((name) => {
+    const header = StoredNamespace.peekHeader(t.storeDir, name);
+    return { name, attached: (header.flags & Flag.DETACHED) === 0, header };
+  });
+  process.stdout.write(formatSubsystemInfo(entries));
+}
+
+export function nsActionCommand(action: 'attach' | 'detach' | 'delete', target: string, name: string, flags: { force?: boolean }): void {
+  const t = resolveTarget(target);
+  const line = `${action} ${name}${action === 'delete' && flags.force ? ' force' : ''}`;
+  if (t.mount) {
+    sendToSubsystem(t.mount.mountpoint, line);
+  } else {
+    const store = Store.open(t.storeDir, { command: `zonefuse ns ${line}` });
+    try {
+      if (action === 'attach') store.attach(name);
+      else if (action === 'detach') store.detach(name);
+      else store.deleteNamespace(name);
+    } finally {
+      store.close();
+    }
+  }
+  const done = { attach: 'attached', detach: 'detached (its files stay in the store)', delete: 'deleted' }[action];
+  process.stdout.write(`${name}: ${done}\n`);
+}
