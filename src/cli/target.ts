@@ -3,7 +3,7 @@
  * and whether a running daemon serves that store.
  */
 import * as path from 'node:path';
-import { MountEntry, findMount, listMounts, storeOfMount } from '../fuse/serve.js';
+import { MountEntry, findMount, listMounts, storeOfMount } from '../fuse/mounts.js';
 import { listNamespaces } from '../store/store.js';
 
 export interface Target {

@@ -6,53 +6,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import Fuse from 'fuse-native';
 import { createFuse } from './mount-options.js';
 import { ZoneFs } from '../vfs/zone-fs.js';
 import { Logger } from '../log.js';
+import { FSNAME_PREFIX, findMount, fusermountLazy } from './mounts.js';
+
+export { MountEntry, findMount, fusermountLazy, listMounts, storeOfMount } from './mounts.js';
 
 const EIO = -5;
 const EPERM = -1;
-const FSNAME_PREFIX = 'zonefuse:';
-
-export interface MountEntry {
-  source: string;
-  mountpoint: string;
-  type: string;
-}
-
-/** /proc/mounts escapes space, tab, newline and backslash as octal. */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-export function listMounts(): MountEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync('/proc/mounts', 'utf8');
-  } catch {
-    return [];
-  }
-  return text.split('\n').filter(Boolean).map((line) => {
-    const [source = '', mountpoint = '', type = ''] = line.split(' ');
-    return { source: unescapeMount(source), mountpoint: unescapeMount(mountpoint), type };
-  });
-}
-
-export function findMount(mnt: string): MountEntry | undefined {
-  const abs = path.resolve(mnt);
-  return listMounts().reverse().find((m) => m.mountpoint === abs);
-}
-
-/** The store directory a zonefuse mount serves (from its fsname), or undefined. */
-export function storeOfMount(m: MountEntry): string | undefined {
-  return m.source.startsWith(FSNAME_PREFIX) ? m.source.slice(FSNAME_PREFIX.length) : undefined;
-}
-
-export function fusermountLazy(mnt: string): void {
-  execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore' });
-}
 
 /**
  * Make `mnt` usable as a mount point: create it if missing, clean up a dead mount left by a

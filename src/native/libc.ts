@@ -3,8 +3,8 @@
  *
  * - `fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`: a zone reset must give the backing
  *   blocks back without changing the backing file's size. Node has no fallocate at all.
- * - `lseek(SEEK_DATA / SEEK_HOLE)`: find which parts of a sparse backing file are allocated.
- *   Node's fs API never exposes lseek.
+ * - `lseek(SEEK_DATA / SEEK_HOLE)`: find which parts of a sparse backing file are allocated;
+ *   `lseek(SEEK_CUR)`: where an O_APPEND write landed. Node's fs API never exposes lseek.
  * - `flock(LOCK_EX | LOCK_NB)`: keep two daemons from opening the same backing store. Node has no
  *   advisory file locks.
  *
@@ -22,6 +22,7 @@ import { constants as osConstants } from 'node:os';
 const FALLOC_FL_KEEP_SIZE = 0x01;
 const FALLOC_FL_PUNCH_HOLE = 0x02;
 /** Linux <unistd.h> lseek whence values */
+const SEEK_CUR = 1;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 /** <sys/file.h> */
@@ -136,6 +137,15 @@ export function seekData(fd: number, offset: number): number {
 export function seekHole(fd: number, offset: number): number {
   const f = lib().lseek;
   return check('lseek(SEEK_HOLE)', sys(() => f(fd, offset, SEEK_HOLE)));
+}
+
+/**
+ * The fd's current file position (lseek(fd, 0, SEEK_CUR)): after an O_APPEND write, minus the
+ * bytes written, it tells where a zone append landed. Node has no lseek.
+ */
+export function currentPosition(fd: number): number {
+  const f = lib().lseek;
+  return check('lseek(SEEK_CUR)', sys(() => f(fd, 0, SEEK_CUR)));
 }
 
 /**

@@ -20,7 +20,7 @@ import { GeometryError } from '../engine/geometry.js';
 import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
-import { formatBlkzone } from '../format/report.js';
+import { formatBlkzone, formatJson } from '../format/report.js';
 import { deviceInfo, formatInfo, formatSubsystemInfo, namespaceInfo } from '../format/info.js';
 import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
 
@@ -34,7 +34,7 @@ const O_DIRECT = fsConstants.O_DIRECT;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
-export const CONTROL_FILES = ['info', 'report', 'ctl', 'errors', 'faults'] as const;
+export const CONTROL_FILES = ['info', 'report', 'report.json', 'ctl', 'errors', 'faults'] as const;
 type ControlName = (typeof CONTROL_FILES)[number];
 /** Top-level (subsystem) control files. */
 export const SUBSYSTEM_FILES = ['ctl', 'info', 'errors'] as const;
@@ -538,6 +538,14 @@ export class ZoneFs {
     }
     // zonefs: a write crossing the capacity is cut short.
     if (pos + len > capBytes) len = capBytes - pos;
+    // An O_APPEND write is a zone append: the append size limit applies (to each request the
+    // kernel sends, which is at most 128 KiB).
+    if (h.append && e.zaslLbas !== 0 && len > e.zaslLbas * lba) {
+      return this.rejected(m, {
+        status: Status.INVALID_FIELD, op: 'zone append', zone: z, lba: e.wpOf(z), wp: e.wpOf(z),
+        detail: `append of ${len} bytes exceeds the zone append size limit of ${e.zaslLbas * lba} bytes`,
+      });
+    }
     const size = this.zoneSize(m, z);
     if (pos !== size) {
       const why = h.append
@@ -728,9 +736,11 @@ export class ZoneFs {
         const lines = m.ns.listFaults();
         return lines.length ? lines.join('\n') + '\n' : '';
       }
-      case 'report': {
+      case 'report':
+      case 'report.json': {
         const rep = e.report();
-        return 'zones' in rep ? formatBlkzone(rep.zones, e.lbaSize) : '';
+        if (!('zones' in rep)) return '';
+        return name === 'report' ? formatBlkzone(rep.zones, e.lbaSize) : formatJson(rep.zones, rep.nrZones, e.lbaSize);
       }
       case 'errors':
         return m.errors.text();

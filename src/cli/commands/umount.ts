@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findMount, fusermountLazy, storeOfMount } from '../../fuse/serve.js';
+import { findMount, fusermountLazy, storeOfMount } from '../../fuse/mounts.js';
 import { StoreLock } from '../../store/lock.js';
 import { CliError } from '../target.js';
 
