@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from '../engine/zone.js';
 import { resolveGeometry } from '../engine/geometry.js';
-import { HEADER_SIZE, RECORD_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader, FormatError, Header } from './format.js';
+import { HEADER_SIZE, RECORD_SIZE, FAULTS_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader, FormatError, Header } from './format.js';
+import { FaultTable } from './faults.js';
 import { allocatedRanges, punchHole } from '../native/libc.js';
 import { StoreError, listNamespaces } from './store.js';
 import { namespacePaths } from './stored-namespace.js';
@@ -153,12 +154,30 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
       add('repaired', `${p.meta}: zone ${z}: unreadable record ${how}: state ${ZoneState[rebuilt.state]}, write pointer ${rebuilt.wp}`);
       if (z >= g.convZones) checkAboveWritePointer(dataFd, rebuilt, z, zoneBytes, lba, zslba, repair, add, p.data);
     }
+    checkFaultBlock(metaFd, h, repair, add, p.meta);
     if (g.maxActive !== 0 && active > g.maxActive) add('error', `${p.meta}: active zones: ${active}, above the limit of ${g.maxActive}`);
     // Possible after a crash mid-implicit-close; the next start-up closes every open zone.
     if (g.maxOpen !== 0 && open > g.maxOpen) add('warning', `${p.meta}: open zones: ${open}, above the limit of ${g.maxOpen} (closed at the next start-up)`);
   } finally {
     if (dataFd >= 0) fs.closeSync(dataFd);
     fs.closeSync(metaFd);
+  }
+}
+
+/** The fault block must decode; repair resets a damaged one to "no faults" (test settings, not data). */
+function checkFaultBlock(
+  metaFd: number, h: Header, repair: boolean, add: (level: CheckFinding['level'], m: string) => void, file: string,
+): void {
+  try {
+    FaultTable.decode(file, readAt(metaFd, FAULTS_SIZE, h.faultsOffset), h.endianness);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    if (!repair) {
+      add('error', `${e.message} (repair clears the injected faults)`);
+      return;
+    }
+    fs.writeSync(metaFd, new FaultTable().encode(h.endianness), 0, FAULTS_SIZE, h.faultsOffset);
+    add('repaired', `${file}: fault block rewritten empty (it was unreadable: ${e.field}); injected faults are gone`);
   }
 }
 

@@ -72,7 +72,7 @@ export class FaultTable {
     return undefined;
   }
 
-  /** Random mode: does this read or write fail? Advances the generator either way. */
+  /** Random mode: does this read or write fail? Advances the generator when that kind is on. */
   roll(kind: 'read' | 'write'): boolean {
     const rnd = this.random;
     if (!rnd || !this.rng) return false;

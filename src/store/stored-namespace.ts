@@ -405,8 +405,10 @@ export class StoredNamespace {
    * zone record; returns once both are in the kernel's hands.
    */
   write(slba: number, buf: Uint8Array, at: number, len: number): Rejection | undefined {
+    const e = this.engine;
+    if (!e.zoned || (slba < e.nlba && e.isConventional(e.zoneOf(slba)))) return this.writeRandom(slba * this.lbaSize, buf, at, len);
     const nlb = len / this.lbaSize;
-    const r = this.engine.checkWrite(slba, nlb);
+    const r = e.checkWrite(slba, nlb);
     if (r) return r;
     if (this.faults.active) {
       const f = this.writeFault('write', slba, nlb);
@@ -421,9 +423,23 @@ export class StoredNamespace {
   }
 
   private commitSequential(slba: number, buf: Uint8Array, at: number, nlb: number): void {
+    if (this.volatileCache) this.saveOverwrittenDurable(slba, nlb);
     writeFully(this.dataFd, buf, at, nlb * this.lbaSize, slba * this.lbaSize);
     this.engine.commitWrite(slba, nlb);
     this.persistLastChanges();
+  }
+
+  /**
+   * Host-aware (SWP) zones take writes below their write pointer: with the volatile cache, the
+   * durable LBAs such a write overwrites are saved so that a power loss can undo it.
+   */
+  private saveOverwrittenDurable(slba: number, nlb: number): void {
+    const e = this.engine;
+    const z = e.zoneOf(slba);
+    const durableEnd = this.durable[z]!;
+    if (slba >= durableEnd) return;
+    const n = Math.min(nlb, durableEnd - slba);
+    this.undo.save(this.dataFd, slba * this.lbaSize, n * this.lbaSize);
   }
 
   /**
@@ -682,7 +698,7 @@ export class StoredNamespace {
     const changed = this.engine.powerLoss(this.durable);
     this.persistLastChanges(false, true);
     this.punchZonesAbove(lost);
-    const undone = this.undo.replay(this.dataFd);
+    const undone = this.undo.replay(this.dataFd, () => fs.fdatasyncSync(this.dataFd));
     this.dirty.clear();
     if (changed.length > 0 || undone > 0) {
       this.log.info({ zones: lost.size, conventionalWritesUndone: undone }, 'power loss: writes since the last flush discarded');

@@ -1,7 +1,8 @@
 /**
- * Pre-images of conventional-zone overwrites made since the last flush, for the volatile write
- * cache: a power loss must undo them, and unlike sequential zones (where everything above the
- * durable write pointer is simply discarded) an overwrite can only be undone from a copy.
+ * Pre-images of overwrites made since the last flush (conventional space, and durable LBAs of
+ * host-aware zones), for the volatile write cache: a power loss must undo them, and unlike
+ * appends above the durable write pointer (simply discarded) an overwrite can only be undone
+ * from a copy.
  *
  * `<name>.undo`, append-only, little-endian: per entry u64 offset, u32 length, u32 CRC-32 of the
  * data, then the data. Emptied at every flush. An entry is written before the overwrite it
@@ -39,8 +40,11 @@ export class UndoLog {
     this.size += entry.length;
   }
 
-  /** Restore every saved pre-image, newest first, then empty the log. Returns the count. */
-  replay(dataFd: number): number {
+  /**
+   * Restore every saved pre-image, newest first, then empty the log. `sync` runs between the two
+   * so that a host crash cannot lose the restored data after the log is gone. Returns the count.
+   */
+  replay(dataFd: number, sync?: () => void): number {
     if (this.fd < 0 && !fs.existsSync(this.path)) return 0;
     const fd = this.open();
     const all = Buffer.alloc(this.size);
@@ -58,6 +62,7 @@ export class UndoLog {
       const [offset, data] = entries[i]!;
       fs.writeSync(dataFd, data, 0, data.length, offset);
     }
+    if (entries.length > 0) sync?.();
     this.clear();
     return entries.length;
   }

@@ -7,6 +7,7 @@ import { MiB, ZoneState, Status } from '../../src/engine/index.js';
 import { createNamespace } from '../../src/store/store.js';
 import { StoredNamespace } from '../../src/store/stored-namespace.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { checkStore } from '../../src/store/check.js';
 
 const GEO = { capacity: 16 * MiB, zoneSize: 1 * MiB, lbaSize: 4096, convZones: 1, maxOpen: 3, maxActive: 3 };
 const L = 4096;
@@ -83,6 +84,18 @@ describe('volatile write cache', () => {
     expect(ns.engine.stateOf(3)).toBe(ZoneState.FULL);
     expect(ns.engine.attrsOf(3) & 0x01).toBe(0x01); // Zone Finished by Controller
     expect(ns.engine.counts().active).toBe(2);
+    ns.close();
+  });
+
+  it('host-aware zones: an overwrite of flushed LBAs is undone by a power loss', () => {
+    const { ns } = fresh({ ...GEO, zoneModel: 'host-aware' });
+    const zl = ns.engine.zoneLbas;
+    expect(ns.write(zl, blk(1, 4), 0, 4 * L)).toBeUndefined();
+    ns.flush();
+    expect(ns.write(zl + 1, blk(2, 2), 0, 2 * L)).toBeUndefined(); // below the write pointer
+    expect(readLbas(ns, zl + 1, 1).every((b) => b === 2)).toBe(true);
+    ns.powerCycle('power-loss');
+    expect(readLbas(ns, zl, 4).every((b) => b === 1)).toBe(true);
     ns.close();
   });
 
@@ -201,6 +214,25 @@ describe('injected faults', () => {
     expect(ns.engine.stateOf(5)).toBe(ZoneState.EMPTY);
     expect(ns.engine.stateOf(6)).toBe(ZoneState.EMPTY);
     ns.close();
+  });
+
+  it('check reports a corrupt fault block and --repair rewrites it empty', () => {
+    const { dir, ns } = fresh(GEO, false);
+    ns.addBadRange({ start: 10, count: 1, read: true, write: false, once: false, partial: false });
+    const off = ns.info.faultsOffset;
+    ns.close();
+    const fd = fs.openSync(`${dir}/nvme0n1.zmeta`, 'r+');
+    fs.writeSync(fd, Buffer.from([0x42]), 0, 1, off + 40);
+    fs.closeSync(fd);
+    let r = checkStore(dir);
+    expect(r.errors).toBe(1);
+    expect(r.findings[0]!.message).toMatch(/faults checksum: mismatch.*\(repair clears the injected faults\)/);
+    r = checkStore(dir, { repair: true });
+    expect(r.findings.map((f) => f.level)).toEqual(['repaired']);
+    expect(checkStore(dir).errors).toBe(0);
+    const again = StoredNamespace.open(dir, 'nvme0n1');
+    expect(again.listFaults()).toEqual([]);
+    again.close();
   });
 
   it('refuses a corrupt fault block naming it', () => {
