@@ -25,9 +25,9 @@ function cond(line: string): string {
 describe('namespace file', () => {
   it('shows the layout of PRODUCT.md §3', async () => {
     const f = await mounted(GEO);
-    expect(fs.readdirSync(f.mnt).sort()).toEqual(['nvme0n1', 'nvme0n1.zones']);
+    expect(fs.readdirSync(f.mnt).sort()).toEqual(['ctl', 'errors', 'info', 'nvme0n1', 'nvme0n1.zones']);
     const zones = fs.readdirSync(`${f.mnt}/nvme0n1.zones`);
-    for (const c of ['info', 'report', 'ctl', 'errors']) expect(zones).toContain(c);
+    for (const c of ['info', 'report', 'report.json', 'ctl', 'errors', 'faults']) expect(zones).toContain(c);
     expect(zones.filter((n) => /^\d+$/.test(n)).length).toBe(16);
     const st = run('stat', ['-c', '%s %o %B %b', f.ns()]);
     expect(st.stdout.trim()).toBe(`${64 * MiB} 4096 512 0`);
