@@ -52,22 +52,32 @@ export function py(code: string, ...args: string[]): SpawnSyncReturns<string> {
 
 export class Daemon {
   proc: ChildProcess | undefined;
-  stderr = '';
   exitCode: number | null = null;
+  /** The daemon logs to a file, not a pipe: a pipe nobody drains would block it (and the mount). */
+  private logFile = '';
 
   constructor(readonly store: string, readonly mnt: string) {}
 
+  /** What the current daemon has logged so far. */
+  get stderr(): string {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   async start(extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
-    this.stderr = '';
     this.exitCode = null;
+    this.logFile = path.join(path.dirname(this.mnt), `daemon-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
+    const log = fs.openSync(this.logFile, 'w');
     const proc = spawn(process.execPath, [CLI, 'mount', this.store, this.mnt, '--log-level', 'info', ...extra], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', log],
       env: { ...process.env, ...env },
     });
+    fs.closeSync(log);
     this.proc = proc;
     live.add(this);
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (d: string) => (this.stderr += d));
     proc.on('exit', (code) => (this.exitCode = code ?? -1));
     await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`);
     if (this.exitCode !== null) throw new Error(`daemon exited (${this.exitCode}): ${this.stderr}`);
