@@ -3,7 +3,9 @@
  * Library code takes a Logger so that embedders can pass their own (or the silent one).
  */
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
@@ -14,6 +16,8 @@ export function createLogger(level: LogLevel = 'info', opts: { pretty?: boolean 
   const usePretty = opts.pretty ?? process.stderr.isTTY === true;
   if (usePretty) {
     // Synchronous pretty stream: no worker thread, and lines are not lost when we exit.
+    // Loaded only for a terminal: it is the slowest import of the CLI.
+    const pretty = require('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' });
     return pino({ level, base: undefined }, stream);
   }

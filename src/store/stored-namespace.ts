@@ -257,15 +257,17 @@ export class StoredNamespace {
     const chunkZones = 16384;
     const buf = Buffer.alloc(Math.min(n, chunkZones) * RECORD_SIZE);
     const extSize = h.geometry.descrExtSize;
+    const scratch = {} as ZoneRecord & { ext?: Uint8Array | undefined };
     for (let z0 = 0; z0 < n; z0 += chunkZones) {
       const cnt = Math.min(chunkZones, n - z0);
       readFully(this.metaFd, buf, 0, cnt * RECORD_SIZE, h.recordsOffset + z0 * RECORD_SIZE);
       for (let i = 0; i < cnt; i++) {
         const z = z0 + i;
-        const rec = this.codec.decode(buf, i * RECORD_SIZE);
-        if (typeof rec === 'string') {
-          throw new FormatError(this.metaPath, `zone ${z} ${rec}`, 'mismatch: the zone record is corrupt');
+        const decoded = this.codec.decodeInto(buf, i * RECORD_SIZE, scratch);
+        if (typeof decoded === 'string') {
+          throw new FormatError(this.metaPath, `zone ${z} ${decoded}`, 'mismatch: the zone record is corrupt');
         }
+        const rec = scratch;
         if (rec.type !== this.engine.typeOf(z)) {
           throw new FormatError(this.metaPath, `zone ${z} type`, `${rec.type}, but the geometry makes it ${this.engine.typeOf(z)}`);
         }
@@ -286,7 +288,8 @@ export class StoredNamespace {
           this.extCrcs.set(z, rec.extCrc);
         }
         try {
-          this.engine.loadZone(z, { ...rec, ext });
+          rec.ext = ext;
+          this.engine.loadZone(z, rec);
         } catch (e) {
           if (e instanceof ZoneLoadError) throw new FormatError(this.metaPath, `zone ${z} ${e.field}`, e.message);
           throw e;

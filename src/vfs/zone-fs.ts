@@ -20,7 +20,7 @@ import { GeometryError } from '../engine/geometry.js';
 import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
-import { formatBlkzone, formatJson } from '../format/report.js';
+import { reportBuffer } from '../format/report.js';
 import { deviceInfo, formatInfo, formatSubsystemInfo, namespaceInfo } from '../format/info.js';
 import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
 
@@ -317,7 +317,8 @@ export class ZoneFs {
         if (readable) return -E.EACCES;
       } else {
         if (writable) return -E.EACCES;
-        content = Buffer.from(node.kind === 'control' ? this.controlText(node.m, node.name) : this.subsystemText(node.name));
+        const text = node.kind === 'control' ? this.controlText(node.m, node.name) : this.subsystemText(node.name);
+        content = typeof text === 'string' ? Buffer.from(text) : text;
       }
     }
     const id = this.nextHandle++;
@@ -727,7 +728,7 @@ export class ZoneFs {
   // ---------------------------------------------------------------------------------------------
   // Control files
 
-  private controlText(m: MountedNamespace, name: ControlName): string {
+  private controlText(m: MountedNamespace, name: ControlName): string | Buffer {
     const e = m.ns.engine;
     switch (name) {
       case 'info':
@@ -737,11 +738,9 @@ export class ZoneFs {
         return lines.length ? lines.join('\n') + '\n' : '';
       }
       case 'report':
-      case 'report.json': {
-        const rep = e.report();
-        if (!('zones' in rep)) return '';
-        return name === 'report' ? formatBlkzone(rep.zones, e.lbaSize) : formatJson(rep.zones, rep.nrZones, e.lbaSize);
-      }
+        return reportBuffer(e, 'blkzone');
+      case 'report.json':
+        return reportBuffer(e, 'json');
       case 'errors':
         return m.errors.text();
       case 'ctl':
