@@ -18,22 +18,28 @@ export interface ControlResult {
   stored?: StoredNamespace;
 }
 
-/** Write `line` to NAME.zones/ctl; on failure explain with the daemon's newest `errors` line. */
-export function sendToMount(mnt: string, name: string, line: string): void {
-  const dir = path.join(mnt, name + '.zones');
+/**
+ * Write `line` to a ctl file; if the daemon refuses it, fail with the errno and the newest line
+ * of the `errors` file beside it (where the daemon explains every refusal).
+ */
+export function writeControlFile(dir: string, line: string, label: string): void {
   try {
     fs.writeFileSync(path.join(dir, 'ctl'), line + '\n');
   } catch (e) {
     let why = '';
     try {
       const lines = fs.readFileSync(path.join(dir, 'errors'), 'utf8').trimEnd().split('\n');
-      why = lines[lines.length - 1] ?? '';
+      why = (lines[lines.length - 1] ?? '').replace(/^\S+ /, '');
     } catch {
       // errors unreadable: the errno alone will do
     }
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new CliError(`${name}: ${line}: ${code}${why ? ` (${why.replace(/^\S+ /, '')})` : ''}`);
+    throw new CliError(`${label}: ${(e as NodeJS.ErrnoException).code ?? 'error'}${why ? ` (${why})` : ''}`);
   }
+}
+
+/** A namespace command through MNT/NAME.zones/ctl. */
+export function sendToMount(mnt: string, name: string, line: string): void {
+  writeControlFile(path.join(mnt, name + '.zones'), line, `${name}: ${line}`);
 }
 
 /**

@@ -5,22 +5,12 @@ import { Store, listNamespaces } from '../../store/store.js';
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { Flag } from '../../store/format.js';
 import { formatSubsystemInfo } from '../../format/info.js';
-import { resolveTarget, CliError } from '../target.js';
+import { resolveTarget } from '../target.js';
+import { writeControlFile } from '../control.js';
 
-/** Write a subsystem command to the mount's top-level ctl; explain a refusal from `errors`. */
+/** A subsystem command through the mount's top-level ctl. */
 export function sendToSubsystem(mnt: string, line: string): void {
-  try {
-    fs.writeFileSync(path.join(mnt, 'ctl'), line + '\n');
-  } catch (e) {
-    let why = '';
-    try {
-      const lines = fs.readFileSync(path.join(mnt, 'errors'), 'utf8').trimEnd().split('\n');
-      why = (lines[lines.length - 1] ?? '').replace(/^\S+ /, '');
-    } catch {
-      // errors unreadable: the errno alone will do
-    }
-    throw new CliError(`${line}: ${(e as NodeJS.ErrnoException).code ?? 'error'}${why ? ` (${why})` : ''}`);
-  }
+  writeControlFile(mnt, line, line);
 }
 
 export function nsListCommand(target: string): void {
