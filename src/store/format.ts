@@ -308,6 +308,27 @@ export function flagsFor(g: Geometry, clean: boolean, detached = false, volatile
     (detached ? Flag.DETACHED : 0);
 }
 
+/** CRC-32 (zlib polynomial) lookup table, for checksumming records in place. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/**
+ * CRC-32 of buf[start, end), equal to zlib's crc32(buf.subarray(start, end)). For the 60 bytes of
+ * a record it is about twice as fast as zlib's (no subarray, no native call) and allocates nothing.
+ */
+export function crc32Range(buf: Uint8Array, start: number, end: number): number {
+  let c = -1;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
 /** Encodes zone records into a caller-owned buffer (reused on the write path). */
 export class RecordCodec {
   private readonly le: boolean;
@@ -316,20 +337,42 @@ export class RecordCodec {
   }
 
   encode(r: ZoneRecord, buf: Buffer, at = 0): void {
-    const v = new DataView(buf.buffer, buf.byteOffset + at, RECORD_SIZE);
+    this.encodeFields(buf, at, r.state, r.type, r.attrs, r.flags, r.wp, r.lbasWritten, r.resets, r.finishes, r.extCrc, r.durableWp);
+  }
+
+  /**
+   * encode() without a ZoneRecord object: the write path encodes one record per write, always
+   * into the same buffer, so the DataView over it is kept. Every byte of the record is written
+   * (reserved ones as zero): no fill, no subarray, no allocation per call.
+   */
+  encodeFields(
+    buf: Buffer, at: number, state: number, type: number, attrs: number, flags: number, wp: number,
+    lbasWritten: number, resets: number, finishes: number, extCrc: number, durableWp: number,
+  ): void {
+    const v = this.viewOf(buf);
     const le = this.le;
-    buf.fill(0, at, at + RECORD_SIZE);
-    v.setUint8(RecOff.state, r.state);
-    v.setUint8(RecOff.type, r.type);
-    v.setUint8(RecOff.attrs, r.attrs);
-    v.setUint8(RecOff.flags, r.flags);
-    setU64(v, RecOff.wp, r.wp, le);
-    setU64(v, RecOff.lbasWritten, r.lbasWritten, le);
-    v.setUint32(RecOff.resets, r.resets >>> 0, le);
-    v.setUint32(RecOff.finishes, r.finishes >>> 0, le);
-    v.setUint32(RecOff.extCrc, r.extCrc >>> 0, le);
-    setU64(v, RecOff.durableWp, r.durableWp, le);
-    v.setUint32(RecOff.checksum, crc32(buf.subarray(at, at + RecOff.checksum)), le);
+    v.setUint8(at + RecOff.state, state);
+    v.setUint8(at + RecOff.type, type);
+    v.setUint8(at + RecOff.attrs, attrs);
+    v.setUint8(at + RecOff.flags, flags);
+    v.setUint32(at + 4, 0, le); // reserved
+    setU64(v, at + RecOff.wp, wp, le);
+    setU64(v, at + RecOff.lbasWritten, lbasWritten, le);
+    v.setUint32(at + RecOff.resets, resets >>> 0, le);
+    v.setUint32(at + RecOff.finishes, finishes >>> 0, le);
+    v.setUint32(at + RecOff.extCrc, extCrc >>> 0, le);
+    setU64(v, at + RecOff.durableWp, durableWp, le);
+    for (let off = RecOff.durableWp + 8; off < RecOff.checksum; off += 4) v.setUint32(at + off, 0, le); // reserved
+    v.setUint32(at + RecOff.checksum, crc32Range(buf, at, at + RecOff.checksum), le);
+  }
+
+  /** One DataView per buffer, not per record. */
+  private viewOf(buf: Buffer): DataView {
+    if (this.lastBuf !== buf || this.lastView === undefined) {
+      this.lastBuf = buf;
+      this.lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    return this.lastView;
   }
 
   /** Decode one record; returns the field name at fault instead of throwing. */
@@ -339,14 +382,10 @@ export class RecordCodec {
 
   /** Decode into `r` (reused when loading 100k+ records, to spare the garbage collector). */
   decodeInto(buf: Buffer, at: number, r: ZoneRecord): ZoneRecord | string {
-    if (this.lastBuf !== buf) {
-      this.lastBuf = buf;
-      this.lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
-    const v = this.lastView!;
+    const v = this.viewOf(buf);
     const le = this.le;
     const stored = v.getUint32(at + RecOff.checksum, le);
-    if (stored !== crc32(buf.subarray(at, at + RecOff.checksum))) return 'record checksum';
+    if (stored !== crc32Range(buf, at, at + RecOff.checksum)) return 'record checksum';
     const wp = u64(v, at + RecOff.wp, le);
     if (Number.isNaN(wp)) return 'write pointer';
     r.state = v.getUint8(at + RecOff.state);

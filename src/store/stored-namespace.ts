@@ -60,6 +60,8 @@ export type PowerEvent = 'power-loss' | 'shutdown';
 
 /** How much of a reset zone one background step frees (about 1-3 ms of file-system work). */
 const PUNCH_CHUNK = 8 * 1024 * 1024;
+/** Delay before the first background step after a reset (see schedulePunchStep). */
+const PUNCH_DELAY_MS = 3;
 
 export function namespacePaths(dir: string, name: string): { data: string; meta: string; undo: string } {
   return {
@@ -746,7 +748,9 @@ export class StoredNamespace {
   private persistLastChanges(writeExt = false, durable = false): number[] {
     const changed = this.engine.lastChanges();
     if (changed.length === 0) return changed;
-    const before = changed.map((z) => this.durable[z]!);
+    // (One zone per write: keep the rollback copy out of an array on that path.)
+    const before0 = this.durable[changed[0]!]!;
+    const before = changed.length > 1 ? changed.map((z) => this.durable[z]!) : undefined;
     const makeDurable = durable || !this.volatileCache;
     for (const z of changed) {
       if (makeDurable) {
@@ -760,7 +764,7 @@ export class StoredNamespace {
       this.persistZones(changed, writeExt);
     } catch (e) {
       this.engine.revertLastOperation();
-      changed.forEach((z, i) => (this.durable[z] = before[i]!));
+      changed.forEach((z, i) => (this.durable[z] = before ? before[i]! : before0));
       try {
         this.persistZones(changed, writeExt);
       } catch {
@@ -811,10 +815,13 @@ export class StoredNamespace {
       extCrc = this.extCrcs.get(z) ?? crc32(ext);
       if (writeExt) writeFully(this.metaFd, ext, 0, extSize, this.header.extOffset + z * extSize);
       this.extCrcs.set(z, extCrc);
-    } else {
+    } else if (this.extCrcs.size > 0) {
       this.extCrcs.delete(z);
     }
-    this.codec.encode(zoneRecord(e, z, extCrc, e.isConventional(z) ? e.wpOf(z) : this.durable[z]!), buf, at);
+    // Straight from the engine's arrays: no ZoneRecord object per write.
+    const wp = e.wpOf(z);
+    this.codec.encodeFields(buf, at, e.stateOf(z), e.typeOf(z), e.attrsOf(z), e.flagsOf(z), wp, e.lbasWrittenOf(z),
+      e.resetsOf(z), e.finishesOf(z), extCrc, e.isConventional(z) ? wp : this.durable[z]!);
   }
 
   private writeHeader(): void {
@@ -859,10 +866,15 @@ export class StoredNamespace {
   private schedulePunchStep(): void {
     if (this.punchScheduled) return;
     this.punchScheduled = true;
-    setImmediate(() => {
+    const step = (): void => {
       this.punchScheduled = false;
       this.punchStep();
-    });
+    };
+    // The first step waits PUNCH_DELAY_MS: libfuse answers truncate(2) only after a getattr it
+    // sends once the truncate handler has returned, and with setImmediate that getattr queues
+    // behind the first chunk (measured: 5-7 ms per 64 MiB reset instead of 1-2 ms).
+    if (!this.punchSynced) setTimeout(step, PUNCH_DELAY_MS);
+    else setImmediate(step);
   }
 
   /** Finish freeing reset zones now (before reporting allocation, flushing or closing). */
