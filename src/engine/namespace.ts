@@ -892,6 +892,12 @@ export class ZonedNamespace {
    */
   powerCycleTransition(): number[] {
     this.begin();
+    this.closeOpenZones();
+    return this.lastChanges();
+  }
+
+  /** Open zones → Closed, or Empty when nothing was written and no extension is set. */
+  private closeOpenZones(): void {
     for (let z = this.convZones; z < this.nrZones; z++) {
       const s = this.state[z]!;
       if (s !== IOPEN && s !== EOPEN) continue;
@@ -899,7 +905,6 @@ export class ZonedNamespace {
       this.touch(z);
       this.moveTo(z, empty ? EMPTY : CLOSED);
     }
-    return this.lastChanges();
   }
 
   /**
@@ -923,13 +928,7 @@ export class ZonedNamespace {
       if (s === FULL) this.moveTo(z, CLOSED);
       if (this.state[z] === CLOSED && dw === zslba && (this.attrs[z]! & ZoneAttr.ZDEV) === 0) this.moveTo(z, EMPTY);
     }
-    for (let z = this.convZones; z < this.nrZones; z++) {
-      const s = this.state[z]!;
-      if (s !== IOPEN && s !== EOPEN) continue;
-      const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
-      this.touch(z);
-      this.moveTo(z, empty ? EMPTY : CLOSED);
-    }
+    this.closeOpenZones();
     for (let z = this.nrZones - 1; z >= this.convZones && this.maxActive !== 0 && this.nrActive > this.maxActive; z--) {
       if (this.state[z] !== CLOSED || !this.limited(z)) continue;
       this.touch(z);

@@ -68,6 +68,15 @@ export interface CreateNamespaceOptions extends CreateOptions {
   name?: string;
 }
 
+/** Refuse a name that is invalid or already taken in `dir` (StoreError with the errno code). */
+function checkNewName(dir: string, name: string, taken = false): void {
+  const problem = namespaceNameProblem(name);
+  if (problem) throw new StoreError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
+  if (taken || fs.existsSync(namespacePaths(dir, name).meta)) {
+    throw new StoreError(`namespace ${name} already exists in store ${dir}`, 'EEXIST');
+  }
+}
+
 /**
  * Create a namespace in a store directory (created if missing). Refuses an existing name. The
  * store must not be in use by another process.
@@ -83,9 +92,7 @@ export function createNamespace(dir: string, geometry: Partial<Geometry>, opts: 
   let lock: StoreLock | undefined;
   try {
     lock = StoreLock.acquire(dir, `zonefuse create ${name}`);
-    if (fs.existsSync(namespacePaths(dir, name).meta)) {
-      throw new StoreError(`namespace ${name} already exists in store ${dir}`);
-    }
+    checkNewName(dir, name);
     StoredNamespace.create(dir, name, g, opts);
   } catch (e) {
     lock?.release();
@@ -200,11 +207,7 @@ export class Store {
   createNamespace(geometry: Partial<Geometry>, opts: CreateNamespaceOptions = {}): StoredNamespace {
     const g = resolveGeometry(geometry);
     const name = opts.name ?? nextNamespaceName(this.dir);
-    const problem = namespaceNameProblem(name);
-    if (problem) throw new StoreError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
-    if (this.exists(name) || fs.existsSync(namespacePaths(this.dir, name).meta)) {
-      throw new StoreError(`namespace ${name} already exists in store ${this.dir}`, 'EEXIST');
-    }
+    checkNewName(this.dir, name, this.exists(name));
     StoredNamespace.create(this.dir, name, g, opts);
     const ns = StoredNamespace.open(this.dir, name, { logger: this.log });
     this.namespaces.set(name, ns);

@@ -15,23 +15,13 @@ import { openDevice, ZoneError, type ZonedDevice } from '../../dist/index.js';
 import { ZonedKV } from '../../examples/kv-store/kv.mjs';
 import { ROOT, cli, mounted } from '../helpers/mount.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 
 // Small zones (capacity below the zone size) so the store fills the device and GC runs often;
 // one conventional zone the store must leave alone; a 64 KiB (16-LBA) zone append limit.
 const GEO = ['--size', '32M', '--zone-size', '1M', '--zone-capacity', '768K', '--conv-zones', '1',
   '--max-open', '4', '--max-active', '6', '--zasl', '64K', '--volatile-cache'];
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class PowerCut extends Error {}
 
@@ -77,7 +67,7 @@ interface Counts {
  * the last power cut, then run random puts/deletes/flushes until the power is cut.
  */
 async function powerLoop(openDev: () => ZonedDevice, cycles: number, seed: number): Promise<Counts> {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
   const KEYS = Array.from({ length: 500 }, (_, i) => (i % 10 === 0 ? `clé-${i}-${'x'.repeat(i % 300)}` : `key-${i}`));
   const ABC = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -31,6 +31,7 @@ import { Store, createNamespace } from '../../src/store/store.js';
 import { StoredNamespace } from '../../src/store/stored-namespace.js';
 import { ZoneState } from '../../src/engine/zone.js';
 import { MiB } from '../../src/engine/geometry.js';
+import { mulberry32, pattern } from '../helpers/prng.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WORKER = path.join(ROOT, 'test/fixtures/crash-worker.mjs');
@@ -48,30 +49,9 @@ const GEOMETRY = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// PRNG and data pattern (the pattern must match crash-worker.mjs)
+// PRNG and data pattern: test/helpers/prng.mjs, shared with crash-worker.mjs
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function pattern(seed: number, nlb: number, lbaSize: number): Buffer {
-  const buf = Buffer.alloc(nlb * lbaSize);
-  for (let i = 0; i < nlb; i++) {
-    const off = i * lbaSize;
-    buf.write('ZFCRASH!', off, 'latin1');
-    buf.writeUInt32LE(seed >>> 0, off + 8);
-    buf.writeUInt32LE(i, off + 12);
-    const rnd = mulberry32((seed ^ Math.imul(i + 1, 0x9e3779b9)) >>> 0);
-    for (let p = off + 16; p < off + lbaSize; p += 4) buf.writeUInt32LE((rnd() * 4294967296) >>> 0, p);
-  }
-  return buf;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Worker protocol

@@ -29,15 +29,8 @@ import {
   type ReportOptions,
   type ZoneReport,
 } from '../../src/engine/index.js';
+import { E, IO, EO, C, F, RO, OFF, NOT_WP } from '../helpers/states.js';
 
-const E = ZoneState.EMPTY;
-const IO = ZoneState.IMPLICIT_OPEN;
-const EO = ZoneState.EXPLICIT_OPEN;
-const C = ZoneState.CLOSED;
-const F = ZoneState.FULL;
-const RO = ZoneState.READ_ONLY;
-const OFF = ZoneState.OFFLINE;
-const NOT_WP = ZoneState.NOT_WP;
 
 /** 512 B LBAs, zones of 8 LBAs with capacity 6, `nz` zones. */
 function small(nz: number, o: Partial<Geometry> = {}): Partial<Geometry> {

@@ -16,14 +16,8 @@ import {
   type ZoneReport,
   type ZoneCounts,
 } from '../../src/engine/index.js';
+import { E, IO, EO, C, F, RO, OFF } from '../helpers/states.js';
 
-const E = ZoneState.EMPTY;
-const IO = ZoneState.IMPLICIT_OPEN;
-const EO = ZoneState.EXPLICIT_OPEN;
-const C = ZoneState.CLOSED;
-const F = ZoneState.FULL;
-const RO = ZoneState.READ_ONLY;
-const OFF = ZoneState.OFFLINE;
 
 const OK = undefined;
 const TRANS = Status.INVALID_TRANSITION;
