@@ -171,6 +171,14 @@ export function buildProgram(): Command {
     .action(faultClearCommand);
 
   program
+    .command('map')
+    .description('a map of the zones in the terminal, coloured by state, with the open/active counts and a legend')
+    .argument('<target>', 'mount point (or store directory)')
+    .option('--ns <name>', 'namespace (needed when the mount serves several)')
+    .option('--watch', 'redraw as zones change, until q or Ctrl-C')
+    .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
     .command('check')
     .description('verify a store offline: headers, records, counters, write pointers, data above write pointers')
     .argument('<store>', 'store directory')
