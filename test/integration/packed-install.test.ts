@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { ChildProcess, execFile, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from '../helpers/mount.js';
 
@@ -38,20 +38,31 @@ function zonefuse(...args: string[]): SpawnSyncReturns<string> {
   return spawnSync(bin, args, { cwd: work, encoding: 'utf8', timeout: 60_000 });
 }
 
-/** npm, offline, with a private empty cache, never running install scripts. */
-function npm(args: string[], cwd: string): SpawnSyncReturns<string> {
-  return spawnSync('npm', [...args, '--offline', '--ignore-scripts', '--cache', path.join(work, 'npm-cache'), '--no-audit', '--no-fund', '--loglevel=error'], {
-    cwd, encoding: 'utf8', timeout: 300_000,
+/**
+ * Runs a long command without blocking this worker's event loop (vitest's RPC times out when
+ * a synchronous child runs for a minute); rejects with its output when it fails.
+ */
+function runAsync(cmd: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`));
+      else resolve(stdout);
+    });
   });
 }
 
-beforeAll(() => {
+/** npm, offline, with a private empty cache, never running install scripts. */
+function npm(args: string[], cwd: string): Promise<string> {
+  return runAsync('npm', [...args, '--offline', '--ignore-scripts', '--cache', path.join(work, 'npm-cache'), '--no-audit', '--no-fund', '--loglevel=error'], cwd);
+}
+
+beforeAll(async () => {
   work = fs.realpathSync(fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'zonefuse-pack-')));
   // npm pack runs prepack: a clean TypeScript build and every native/*/build.sh.
-  const packed = ok(spawnSync('npm', ['pack', '--json', '--pack-destination', work, '--loglevel=error'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 }), 'npm pack');
-  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string }>;
+  const packed = await runAsync('npm', ['pack', '--json', '--pack-destination', work, '--loglevel=error'], ROOT);
+  const [info] = JSON.parse(packed.slice(packed.indexOf('['))) as Array<{ filename: string }>;
   tarball = path.join(work, info!.filename);
-  ok(npm(['install', '-g', '--prefix', path.join(work, 'global'), tarball], work), 'npm install -g');
+  await npm(['install', '-g', '--prefix', path.join(work, 'global'), tarball], work);
   bin = path.join(work, 'global', 'bin', 'zonefuse');
   installed = path.join(work, 'global', 'lib', 'node_modules', 'zonefuse');
   project = path.join(work, 'project');
@@ -59,7 +70,7 @@ beforeAll(() => {
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({
     name: 'uses-zonefuse', private: true, type: 'module', dependencies: { zonefuse: `file:${tarball}` },
   }));
-  ok(npm(['install'], project), 'npm install of the tarball in a project');
+  await npm(['install'], project);
 }, 600_000);
 
 afterAll(() => {
