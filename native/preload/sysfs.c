@@ -36,6 +36,7 @@
 struct dev_entry {
 	int used;
 	dev_t fsdev;
+	ino_t ino;
 	char name[NAME_MAX + 1];
 	unsigned int minor;
 	uint64_t hash;
@@ -349,6 +350,7 @@ void zf_sysfs_register(const struct zf_ns *cns)
 		e->used = 1;
 	}
 	e->last_use = ++use_clock;
+	e->ino = ns->ino;
 	ns->minor = e->minor;
 	static struct tree t; /* under the lock */
 	describe(ns, e->minor, host_aware, &t);
@@ -368,45 +370,132 @@ void zf_sysfs_register(const struct zf_ns *cns)
 
 /* ---- path redirection -------------------------------------------------------------------- */
 
-/* Which registered device does a normalised "/sys/..." path name, if any? */
-static struct dev_entry *owner(const char *p)
+/* The registered device with this minor. */
+static struct dev_entry *by_minor(unsigned int min)
+{
+	for (int i = 0; i < nr_devs; i++)
+		if (devs[i].used && devs[i].minor == min)
+			return &devs[i];
+	return NULL;
+}
+
+/* The most recently used registered device called name[0, len). */
+static struct dev_entry *by_name(const char *name, size_t len)
 {
 	struct dev_entry *best = NULL;
-	const char *rest;
-	unsigned int maj, min;
-	int n = 0;
-	if (sscanf(p, "/sys/dev/block/%u:%u%n", &maj, &min, &n) == 2 && maj == ZF_MAJOR && (p[n] == '\0' || p[n] == '/')) {
-		for (int i = 0; i < nr_devs; i++)
-			if (devs[i].used && devs[i].minor == min)
-				return &devs[i];
-		return NULL;
-	}
-	if (sscanf(p, "/sys/devices/virtual/zonefuse/ns%u%n", &min, &n) == 1 && (p[n] == '\0' || p[n] == '/')) {
-		for (int i = 0; i < nr_devs; i++)
-			if (devs[i].used && devs[i].minor == min)
-				return &devs[i];
-		return NULL;
-	}
-	if (strncmp(p, "/sys/block/", 11) == 0)
-		rest = p + 11;
-	else if (strncmp(p, "/sys/class/block/", 17) == 0)
-		rest = p + 17;
-	else
-		return NULL;
-	size_t len = strcspn(rest, "/");
 	for (int i = 0; i < nr_devs; i++)
-		if (devs[i].used && strlen(devs[i].name) == len && strncmp(devs[i].name, rest, len) == 0 &&
+		if (devs[i].used && strlen(devs[i].name) == len && strncmp(devs[i].name, name, len) == 0 &&
 		    (!best || devs[i].last_use > best->last_use))
 			best = &devs[i];
 	return best;
 }
 
+/*
+ * util-linux asks for a device given by a path outside /dev as /sys/block/<path with '/' as
+ * '!'>/dev (its sysfs_devname_to_devno): a name with '!' that, turned back into a path, is a
+ * registered namespace file names that device.
+ */
+static struct dev_entry *by_mangled_path(const char *name, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (!memchr(name, '!', len) || len >= sizeof(path))
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		path[i] = name[i] == '!' ? '/' : name[i];
+	path[len] = '\0';
+	if (zf_raw_fstatat(AT_FDCWD, path, &st, 0) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	for (int i = 0; i < nr_devs; i++)
+		if (devs[i].used && devs[i].fsdev == st.st_dev && devs[i].ino == st.st_ino)
+			return &devs[i];
+	return NULL;
+}
+
+/*
+ * Which registered device does a normalised "/sys/..." path name, if any? Sets *matched to the
+ * length of the prefix that names it and canon to that prefix's form inside the tree.
+ */
+static struct dev_entry *owner(const char *p, size_t *matched, char *canon, size_t canonlen)
+{
+	struct dev_entry *e = NULL;
+	unsigned int maj, min;
+	int n = 0;
+	const char *dir = NULL;
+	if (sscanf(p, "/sys/dev/block/%u:%u%n", &maj, &min, &n) == 2 && maj == ZF_MAJOR && (p[n] == '\0' || p[n] == '/')) {
+		e = by_minor(min);
+		dir = "/dev/block";
+	} else if (sscanf(p, "/sys/devices/virtual/zonefuse/ns%u%n", &min, &n) == 1 && (p[n] == '\0' || p[n] == '/')) {
+		e = by_minor(min);
+		dir = "/devices/virtual/zonefuse";
+	} else {
+		const char *rest;
+		if (strncmp(p, "/sys/block/", 11) == 0)
+			rest = p + 11, dir = "/block";
+		else if (strncmp(p, "/sys/class/block/", 17) == 0)
+			rest = p + 17, dir = "/class/block";
+		else
+			return NULL;
+		size_t len = strcspn(rest, "/");
+		e = by_name(rest, len);
+		if (!e)
+			e = by_mangled_path(rest, len);
+		n = rest + len - p;
+	}
+	if (!e || !e->tree[0])
+		return NULL;
+	*matched = n;
+	if (strcmp(dir, "/dev/block") == 0)
+		snprintf(canon, canonlen, "/dev/block/%u:%u", ZF_MAJOR, e->minor);
+	else if (strcmp(dir, "/devices/virtual/zonefuse") == 0)
+		snprintf(canon, canonlen, "/devices/virtual/zonefuse/ns%u", e->minor);
+	else
+		snprintf(canon, canonlen, "%s/%s", dir, e->name);
+	return e;
+}
+
 static int compose(const struct dev_entry *e, const char *norm, const char *tail, char *out, size_t outlen)
 {
-	if (!e->tree[0])
+	size_t matched;
+	char canon[NAME_MAX + 64];
+	if (owner(norm, &matched, canon, sizeof(canon)) != e)
 		return 0;
-	int n = snprintf(out, outlen, "%s%s%s%s", e->tree, norm + 4, tail ? "/" : "", tail ? tail : "");
+	int n = snprintf(out, outlen, "%s%s%s%s%s", e->tree, canon, norm + matched, tail ? "/" : "", tail ? tail : "");
 	return n > 0 && (size_t)n < outlen;
+}
+
+/*
+ * A tool may ask sysfs about a device by name before it has looked at the file (blkzone reads
+ * /sys/block/<name>/dev first, with the name it was given, '/' spelt '!'): when such a name is
+ * not registered and, as a path from the working directory, is a namespace file, register it.
+ */
+static void register_named(const char *path)
+{
+	const char *rest;
+	if (strncmp(path, "/sys/block/", 11) == 0)
+		rest = path + 11;
+	else if (strncmp(path, "/sys/class/block/", 17) == 0)
+		rest = path + 17;
+	else
+		return;
+	size_t len = strcspn(rest, "/");
+	if (len == 0 || len >= PATH_MAX || (len <= 2 && rest[0] == '.'))
+		return;
+	pthread_mutex_lock(&lock);
+	int known = by_name(rest, len) != NULL;
+	pthread_mutex_unlock(&lock);
+	if (known)
+		return;
+	char file[PATH_MAX];
+	for (size_t i = 0; i < len; i++)
+		file[i] = rest[i] == '!' ? '/' : rest[i];
+	file[len] = '\0';
+	struct stat st;
+	struct zf_ns ns;
+	int saved = errno;
+	if (zf_raw_fstatat(AT_FDCWD, file, &st, 0) == 0)
+		zf_ns_from_path(AT_FDCWD, file, &st, &ns);
+	errno = saved;
 }
 
 /*
@@ -417,7 +506,10 @@ static int compose(const struct dev_entry *e, const char *norm, const char *tail
  */
 int zf_sys_redirect(const char *path, char *out, size_t outlen)
 {
-	if (!path || strncmp(path, "/sys/", 5) != 0 || nr_devs == 0)
+	if (!path || strncmp(path, "/sys/", 5) != 0)
+		return 0;
+	register_named(path);
+	if (nr_devs == 0)
 		return 0;
 	char norm[PATH_MAX];
 	size_t nl = 0;
@@ -436,7 +528,9 @@ int zf_sys_redirect(const char *path, char *out, size_t outlen)
 		}
 		if (cl == 2 && s[0] == '.' && s[1] == '.') {
 			norm[nl] = '\0';
-			struct dev_entry *e = owner(norm);
+			size_t matched;
+			char canon[NAME_MAX + 64];
+			struct dev_entry *e = owner(norm, &matched, canon, sizeof(canon));
 			if (e) {
 				r = compose(e, norm, s, out, outlen);
 				goto done;
@@ -457,7 +551,9 @@ int zf_sys_redirect(const char *path, char *out, size_t outlen)
 	}
 	norm[nl] = '\0';
 	{
-		struct dev_entry *e = owner(norm);
+		size_t matched;
+		char canon[NAME_MAX + 64];
+		struct dev_entry *e = owner(norm, &matched, canon, sizeof(canon));
 		if (e)
 			r = compose(e, norm, NULL, out, outlen);
 	}
