@@ -194,7 +194,7 @@ export function buildProgram(): Command {
 
   program
     .command('exec')
-    .description('run a command with the compatibility library preloaded: namespace files of zonefuse mounts are zoned block devices to it (blkzone, zbd, fio --zonemode=zbd, programs on <linux/blkzoned.h> or libzbd)')
+    .description('run a command with the compatibility library preloaded: to it, namespace files are zoned block devices (blkzone, zbd, fio)')
     .usage('[--] <command> [args...]')
     .argument('<command>', 'the program to run (looked up in PATH)')
     .argument('[args...]', 'its arguments, passed unchanged')
@@ -205,7 +205,7 @@ export function buildProgram(): Command {
 
   program
     .command('preload')
-    .description('print the absolute path of the compatibility library, for LD_PRELOAD= in scripts')
+    .description('print the path of the compatibility library (for LD_PRELOAD= in scripts)')
     .action(preloadCommand);
 
   return program;
