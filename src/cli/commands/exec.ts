@@ -4,19 +4,22 @@
  * devices to it; print the library's path for LD_PRELOAD= in scripts.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { constants as os } from 'node:os';
 import { CliError } from '../target.js';
+import { NativePiece, NativeUnavailableError, nativeArtifact } from '../../native/artifacts.js';
 
-/** Built by native/preload/build.sh (scripts/setup runs it). */
-const LIBRARY = fileURLToPath(new URL('../../../native/preload/build/libzonefuse-preload.so', import.meta.url));
+/** Built by native/preload/build.sh (scripts/setup and prepack run it). */
+export const PRELOAD_LIBRARY: NativePiece = {
+  name: 'preload', file: 'libzonefuse-preload.so', usedFor: 'the compatibility library for zoned tools',
+};
 
 export function preloadLibrary(): string {
-  if (!existsSync(LIBRARY)) {
-    throw new CliError(`the compatibility library is not built (${LIBRARY}): run native/preload/build.sh or scripts/setup`);
+  try {
+    return nativeArtifact(PRELOAD_LIBRARY);
+  } catch (e) {
+    if (e instanceof NativeUnavailableError) throw new CliError(e.message);
+    throw e;
   }
-  return LIBRARY;
 }
 
 export function preloadCommand(): void {
