@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package root: the checkout, or node_modules/zonefuse when installed (dist/native/ is two below). */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PACKAGE_ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
 /** A checkout has the TypeScript sources; the tarball ships only dist/. */
 export function isCheckout(root = PACKAGE_ROOT): boolean {
