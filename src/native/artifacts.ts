@@ -89,3 +89,18 @@ export function nativeArtifact(piece: NativePiece, root = PACKAGE_ROOT): string 
 export function reinstallAdvice(root = PACKAGE_ROOT): string {
   return isCheckout(root) ? 'run scripts/setup in the checkout' : 'reinstall zonefuse (npm install -g ./zonefuse-<version>.tgz)';
 }
+
+/**
+ * One line for a native piece that was found but failed to load: a missing shared library (with
+ * the package that provides it), a glibc older than the one it was built against, or else the
+ * loader's own first line, with how to rebuild the piece.
+ */
+export function explainLoadFailure(piece: NativePiece, e: Error, libraries: Readonly<Record<string, string>> = {}, root = PACKAGE_ROOT): string {
+  if (e instanceof NativeUnavailableError) return e.message;
+  const soname = /(lib[\w+.-]+\.so[\d.]*): cannot open shared object file/.exec(e.message)?.[1];
+  if (soname && libraries[soname]) return `${piece.usedFor} cannot load ${soname}: apt install ${libraries[soname]}`;
+  const glibc = /version `(GLIBC_[\d.]+)' not found/.exec(e.message)?.[1];
+  if (glibc) return `${piece.usedFor} was built against a newer glibc (${glibc}) than this machine's: ${buildAdvice(piece, root)}`;
+  const first = (e.message.split('\n')[0] ?? '').trim();
+  return `${piece.usedFor} does not load (${first}): ${buildAdvice(piece, root)}`;
+}
