@@ -55,6 +55,21 @@ export const LIBFUSE3_REQUIREMENTS: readonly Requirement[] = [
   { kind: 'kernel-feature', feature: 'asyncDio', usedFor: 'the libfuse3 backend' },
   { kind: 'kernel-feature', feature: 'maxPages', usedFor: 'the libfuse3 backend' },
   { kind: 'kernel-feature', feature: 'parallelDirectWrites', usedFor: 'the libfuse3 backend' },
+  {
+    kind: 'native',
+    name: 'zonefuse-fuse3',
+    usedFor: 'the libfuse3 backend',
+    load: async () => {
+      const addon = (await import('./libfuse3/addon.js')).loadFuse3Addon();
+      const v = addon.fuseVersion;
+      return `native/fuse3 binding loads (built for libfuse ${Math.floor(v / 100)}.${v % 100})`;
+    },
+    explain: (e) => {
+      if (missingSoname(e) === 'libfuse3.so.3') return 'its binding cannot load libfuse3.so.3: apt install libfuse3-3';
+      if (e.name === 'NativeUnavailableError') return e.message;
+      return `its binding does not load (${firstLine(e)}): ${reinstallAdvice()}`;
+    },
+  },
 ];
 
 export const BACKEND_REQUIREMENTS: Readonly<Record<string, readonly Requirement[]>> = {
