@@ -5,7 +5,8 @@
 import { createRequire } from 'node:module';
 import type { Requirement } from '../system/requirements.js';
 import { firstLine, missingSoname } from '../system/requirements.js';
-import { reinstallAdvice } from '../native/artifacts.js';
+import { explainLoadFailure, reinstallAdvice } from '../native/artifacts.js';
+import { FUSE3_PIECE } from './libfuse3/addon.js';
 
 /** The backend `zonefuse mount` uses when --fuse is not given. */
 export const DEFAULT_BACKEND = 'fuse-native';
@@ -64,11 +65,7 @@ export const LIBFUSE3_REQUIREMENTS: readonly Requirement[] = [
       const v = addon.fuseVersion;
       return `native/fuse3 binding loads (built for libfuse ${Math.floor(v / 100)}.${v % 100})`;
     },
-    explain: (e) => {
-      if (missingSoname(e) === 'libfuse3.so.3') return 'its binding cannot load libfuse3.so.3: apt install libfuse3-3';
-      if (e.name === 'NativeUnavailableError') return e.message;
-      return `its binding does not load (${firstLine(e)}): ${reinstallAdvice()}`;
-    },
+    explain: (e) => explainLoadFailure(FUSE3_PIECE, e, { 'libfuse3.so.3': 'libfuse3-3' }),
   },
 ];
 
