@@ -3,7 +3,7 @@
  * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
  */
 import { Command, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parsePort, parseSize } from './args.js';
 import { LOG_LEVELS } from '../log.js';
 import { REPORT_FORMATS } from '../format/report.js';
 import { REPORT_FILTERS } from '../engine/namespace.js';
@@ -190,6 +190,13 @@ export function buildProgram(): Command {
     .option('--ns <name>', 'namespace (needed when the mount serves several)')
     .option('--watch', 'redraw as zones change, until q or Ctrl-C')
     .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
+    .command('view')
+    .description('a live web page of the device (127.0.0.1 only; prints its URL with a secret token first)')
+    .argument('<mountpoint>', 'mount point of a running zonefuse mount')
+    .option('--port <n>', 'TCP port (default: any free one)', parsePort)
+    .action(async (target: string, flags) => (await import('./commands/view.js')).viewCommand(target, flags));
 
   program
     .command('doctor')
