@@ -14,6 +14,8 @@ import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
 import { crashtestCommand } from './commands/crashtest.js';
+import { loadBackend, precheckMount } from './precheck.js';
+import { DEFAULT_BACKEND } from '../fuse/requirements.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
@@ -55,8 +57,13 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
-    // Loaded on demand: only mount needs the FUSE binding.
-    .action(async (paths: string[], flags) => (await import('./commands/mount.js')).mountCommand(paths, flags));
+    // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
+    // demand, only by mount.
+    .action(async (paths: string[], flags) => {
+      await precheckMount(DEFAULT_BACKEND, paths.length < 2);
+      const { mountCommand } = await loadBackend(DEFAULT_BACKEND, () => import('./commands/mount.js'));
+      await mountCommand(paths, flags);
+    });
 
   program
     .command('umount')
@@ -191,6 +198,12 @@ export function buildProgram(): Command {
     .option('--materialize <id>', 'rebuild crash state ID of the last run as a store in DIR (for debugging)')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(crashtestCommand);
+
+  program
+    .command('doctor')
+    .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
+    .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')
+    .action(async (flags: { probe: boolean }) => (await import('./commands/doctor.js')).doctorCommand(flags));
 
   program
     .command('check')
