@@ -57,6 +57,8 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .option('--trace <dir>', 'record every device-level operation of each namespace into DIR until unmounted (what crashtest uses)')
+    .option('--trace-limit <bytes>', 'with --trace: stop recording (and mark the trace unusable) past this size', parseSize)
     // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
     // demand, only by mount.
     .action(async (paths: string[], flags) => {
@@ -133,6 +135,7 @@ export function buildProgram(): Command {
     .argument('<target>', 'mount point or store directory of a mounted store')
     .option('--ns <name>', 'only this namespace (default: every namespace)')
     .option('--shutdown', 'a clean shutdown instead: flush, then the shutdown transitions')
+    .option('--keep <policy>', 'what survives of the unflushed writes: none (default), all, or prefix:SEED (per zone a seeded prefix; per conventional LBA the newest write or the old data)')
     .action(powerCycleCommand);
 
   const fault = program.command('fault').description('inject media faults (persistent): bad LBA ranges, random failures, recommendations');

@@ -93,24 +93,22 @@ export function planStates(model: TraceModel, opts: { seed: number; maxStates: n
   const samples = sampleCandidates(model, opts.seed, Math.max(2 * max, 16));
   const all = [...bounds, ...samples];
   const rank = new Map<Candidate, number>(all.map((c, i) => [c, i]));
-  const bySignature = new Map<string, Candidate>();
-  const seenIds = new Set<string>();
+  const signature = new Map<Candidate, string>();
+  walkStates(model, all, (c, s) => signature.set(c, s.signature));
+  // In priority order (boundaries, then samples as drawn): the first candidate of a state wins.
+  const seen = new Set<string>();
+  const unique: Candidate[] = [];
   let duplicates = 0;
-  walkStates(model, all, (c, s) => {
-    if (seenIds.has(c.id)) {
-      duplicates++;
-      return;
+  for (const c of all) {
+    const sig = signature.get(c)!;
+    if (seen.has(sig)) {
+      // Samples drawn beyond what is needed do not count as skipped.
+      if (c.kind === 'boundary' || unique.length < max) duplicates++;
+      continue;
     }
-    seenIds.add(c.id);
-    const prev = bySignature.get(s.signature);
-    if (prev === undefined) {
-      bySignature.set(s.signature, c);
-      return;
-    }
-    duplicates++;
-    if (rank.get(c)! < rank.get(prev)!) bySignature.set(s.signature, c);
-  });
-  const unique = [...bySignature.values()].sort((a, b) => rank.get(a)! - rank.get(b)!);
+    seen.add(sig);
+    unique.push(c);
+  }
   let uBounds = unique.filter((c) => c.kind === 'boundary');
   const uSamples = unique.filter((c) => c.kind === 'sampled');
   let left = 0;

@@ -41,7 +41,13 @@ function faultRejection(ns: NamespaceCore, status: typeof Status.WRITE_FAULT, op
 
 function healRange(ns: NamespaceCore, r: BadRange): void {
   ns.faults.remove(r);
+  saveFaults(ns);
+}
+
+/** Write the fault table to the sidecar (and into the trace when one is recorded). */
+function saveFaults(ns: NamespaceCore): void {
   ns.sidecar.writeFaults(ns.faults);
+  ns.trace?.faultTable(ns.faults.encode(ns.sidecar.header.endianness));
 }
 
 /** Fail reads and/or writes of LBAs [start, start+count). */
@@ -50,13 +56,13 @@ export function addBadRange(ns: NamespaceCore, r: BadRange): void {
     throw new RangeError(`LBAs ${r.start}..${r.start + r.count - 1} are outside the namespace (${ns.engine.nlba} LBAs)`);
   }
   ns.faults.add(r);
-  ns.sidecar.writeFaults(ns.faults);
+  saveFaults(ns);
 }
 
 /** Fail one write in `writeOneIn` and one read in `readOneIn`, reproducibly from `seed`. */
 export function setRandomFaults(ns: NamespaceCore, rnd: RandomFaults | undefined): void {
   ns.faults.setRandom(rnd);
-  ns.sidecar.writeFaults(ns.faults);
+  saveFaults(ns);
 }
 
 /** The bad ranges and random mode, as ctl commands that would set them again. */
@@ -70,6 +76,6 @@ export function listMediaFaults(ns: NamespaceCore): string[] {
 export function clearMediaFaults(ns: NamespaceCore): number {
   const n = ns.faults.ranges.length + (ns.faults.random ? 1 : 0);
   ns.faults.clear();
-  ns.sidecar.writeFaults(ns.faults);
+  saveFaults(ns);
   return n;
 }

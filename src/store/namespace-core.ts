@@ -10,6 +10,7 @@ import { FaultTable } from './faults.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import type { TraceRecorder } from './trace.js';
 
 export interface NamespaceCore {
   readonly name: string;
@@ -25,4 +26,6 @@ export interface NamespaceCore {
   readonly reclaimer: SpaceReclaimer;
   readonly faults: FaultTable;
   readonly log: Logger;
+  /** Set while `mount --trace` records this namespace's operations (crashtest); else undefined. */
+  trace: TraceRecorder | undefined;
 }

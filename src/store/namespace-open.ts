@@ -88,6 +88,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       reclaimer: new SpaceReclaimer(engine, dataFd, sidecar, log),
       faults,
       log,
+      trace: undefined,
     };
   } catch (e) {
     if (dataFd >= 0) fs.closeSync(dataFd);

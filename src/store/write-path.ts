@@ -69,9 +69,12 @@ export function writeLbas(ns: NamespaceCore, slba: number, buf: Uint8Array, at: 
 
 function commitSequential(ns: NamespaceCore, slba: number, buf: Uint8Array, at: number, nlb: number): void {
   if (ns.cache.on) ns.cache.saveOverwrittenDurable(ns.engine, ns.dataFd, ns.lbaSize, slba, nlb);
-  writeFully(ns.dataFd, buf, at, nlb * ns.lbaSize, slba * ns.lbaSize);
+  const len = nlb * ns.lbaSize;
+  ns.trace?.preImage(ns.dataFd, slba * ns.lbaSize, len);
+  writeFully(ns.dataFd, buf, at, len, slba * ns.lbaSize);
   ns.engine.commitWrite(slba, nlb);
   commitLastChanges(ns);
+  ns.trace?.seqWrite(ns.engine.zoneOf(slba), slba, nlb, buf.subarray(at, at + len));
 }
 
 /**
@@ -100,7 +103,9 @@ export function writeRandom(ns: NamespaceCore, offset: number, buf: Uint8Array, 
   }
   if (n > 0) {
     if (ns.cache.on) ns.cache.undo.save(ns.dataFd, offset, n);
+    ns.trace?.preImage(ns.dataFd, offset, n);
     writeFully(ns.dataFd, buf, at, n, offset);
+    ns.trace?.convWrite(offset, buf.subarray(at, at + n));
   }
   return fault;
 }
@@ -117,8 +122,10 @@ export function appendLbas(ns: NamespaceCore, zone: number, buf: Uint8Array, at:
       return f.rejection;
     }
   }
+  ns.trace?.preImage(ns.dataFd, lba * ns.lbaSize, len);
   writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
   ns.engine.append(zone, nlb);
   commitLastChanges(ns);
+  ns.trace?.append(zone, lba, nlb, buf.subarray(at, at + len));
   return lba;
 }
