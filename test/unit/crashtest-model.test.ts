@@ -124,7 +124,7 @@ describe('crashtest states equal what the store leaves after the same power loss
     expect(model.summary.flushes).toBeGreaterThan(5);
     const mat = new Materializer(model, path.join(rec.dir, `${NAME}.data`), work, 'sparse');
 
-    const plan = planStates(model, { seed: 3, maxStates: 45 });
+    const plan = planStates(model, { seed: 3, maxStates: 90 });
     expect(plan.boundaries).toBeGreaterThan(10);
     expect(plan.sampled).toBeGreaterThan(10);
     const chosen = [...plan.chosen];
