@@ -203,6 +203,14 @@ export function buildProgram(): Command {
     .action(crashtestCommand);
 
   program
+    .command('map')
+    .description('a map of the zones in the terminal, coloured by state, with the open/active counts and a legend')
+    .argument('<target>', 'mount point (or store directory)')
+    .option('--ns <name>', 'namespace (needed when the mount serves several)')
+    .option('--watch', 'redraw as zones change, until q or Ctrl-C')
+    .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
     .command('doctor')
     .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
     .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')

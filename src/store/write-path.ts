@@ -2,9 +2,14 @@
  * Reads and writes of a namespace's data (docs/format.md §9.1): the data pwrite, then the zone
  * record pwrite, then the acknowledgement. Both are in the kernel's page cache when the caller is
  * answered, so an acknowledged write survives kill -9 of the daemon.
+ *
+ * When the file system refuses (ENOSPC, EIO, ...), a BackingStoreError is thrown with what was
+ * stored: a sequential write keeps the whole LBAs that landed (the write pointer moves over them
+ * and nothing else), a conventional write the bytes that landed; nothing else changes.
  */
 import { Rejection } from '../engine/status.js';
 import { readFully, writeFully } from './io.js';
+import { backingError, bytesWritten } from './backing-error.js';
 import { commitLastChanges } from './commit.js';
 import { readFault, writeFault } from './media-faults.js';
 import { NamespaceCore } from './namespace-core.js';
@@ -23,10 +28,16 @@ export function readData(ns: NamespaceCore, offset: number, buf: Uint8Array, at:
   const nlb = Math.ceil((offset + len) / lba) - slba;
   const r = e.checkRead(slba, nlb) ?? (ns.faults.active ? readFault(ns, slba, nlb) : undefined);
   if (r) return r;
-  if (!e.zoned) {
-    readFully(ns.dataFd, buf, at, len, offset);
-    return len;
+  try {
+    return e.zoned ? readZoned(ns, offset, buf, at, len) : (readFully(ns.dataFd, buf, at, len, offset), len);
+  } catch (err) {
+    throw backingError(ns.dataPath, 'read', err);
   }
+}
+
+function readZoned(ns: NamespaceCore, offset: number, buf: Uint8Array, at: number, len: number): number {
+  const e = ns.engine;
+  const lba = ns.lbaSize;
   let pos = offset;
   let done = 0;
   const end = offset + len;
@@ -71,10 +82,29 @@ function commitSequential(ns: NamespaceCore, slba: number, buf: Uint8Array, at: 
   if (ns.cache.on) ns.cache.saveOverwrittenDurable(ns.engine, ns.dataFd, ns.lbaSize, slba, nlb);
   const len = nlb * ns.lbaSize;
   ns.trace?.preImage(ns.dataFd, slba * ns.lbaSize, len);
-  writeFully(ns.dataFd, buf, at, len, slba * ns.lbaSize);
+  const zone = ns.engine.zoneOf(slba);
+  try {
+    writeFully(ns.dataFd, buf, at, len, slba * ns.lbaSize);
+  } catch (e) {
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.commitWrite(slba, n), (n) => ns.trace?.seqWrite(zone, slba, n, buf.subarray(at, at + n * ns.lbaSize)));
+  }
   ns.engine.commitWrite(slba, nlb);
   commitLastChanges(ns);
-  ns.trace?.seqWrite(ns.engine.zoneOf(slba), slba, nlb, buf.subarray(at, at + len));
+  ns.trace?.seqWrite(zone, slba, nlb, buf.subarray(at, at + len));
+}
+
+/**
+ * The data pwrite of nlb LBAs failed: commit (with `commit`) the whole LBAs that landed before
+ * it, and return the error to throw, with them as stored.
+ */
+function keepLanded(ns: NamespaceCore, e: unknown, nlb: number, commit: (landed: number) => void, traced?: (landed: number) => void): unknown {
+  const landed = Math.min(nlb - 1, Math.floor(bytesWritten(e) / ns.lbaSize));
+  if (landed > 0) {
+    commit(landed);
+    commitLastChanges(ns);
+    traced?.(landed);
+  }
+  return backingError(ns.dataPath, 'write', e, landed * ns.lbaSize);
 }
 
 /**
@@ -104,7 +134,13 @@ export function writeRandom(ns: NamespaceCore, offset: number, buf: Uint8Array, 
   if (n > 0) {
     if (ns.cache.on) ns.cache.undo.save(ns.dataFd, offset, n);
     ns.trace?.preImage(ns.dataFd, offset, n);
-    writeFully(ns.dataFd, buf, at, n, offset);
+    try {
+      writeFully(ns.dataFd, buf, at, n, offset);
+    } catch (err) {
+      const landed = bytesWritten(err);
+      if (landed > 0) ns.trace?.convWrite(offset, buf.subarray(at, at + landed));
+      throw backingError(ns.dataPath, 'write', err, landed);
+    }
     ns.trace?.convWrite(offset, buf.subarray(at, at + n));
   }
   return fault;
@@ -123,7 +159,11 @@ export function appendLbas(ns: NamespaceCore, zone: number, buf: Uint8Array, at:
     }
   }
   ns.trace?.preImage(ns.dataFd, lba * ns.lbaSize, len);
-  writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
+  try {
+    writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
+  } catch (e) {
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.append(zone, n), (n) => ns.trace?.append(zone, lba, n, buf.subarray(at, at + n * ns.lbaSize)));
+  }
   ns.engine.append(zone, nlb);
   commitLastChanges(ns);
   ns.trace?.append(zone, lba, nlb, buf.subarray(at, at + len));
