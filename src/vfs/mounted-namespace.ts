@@ -21,6 +21,8 @@ export class MountedNamespace implements StageHost {
   generation = 0;
   /** Detached or deleted: every handle still open on it fails with EIO. */
   gone = false;
+  /** Counts every change the mount makes to the namespace (zones.bin's generation). */
+  changes = 0;
   private readonly debug: boolean;
 
   constructor(readonly name: string, readonly ns: StoredNamespace, now: number, readonly log: Logger) {
@@ -35,6 +37,7 @@ export class MountedNamespace implements StageHost {
   }
 
   touch(zone: number, now = Date.now()): void {
+    this.changes++;
     this.mtime = now;
     if (zone >= 0) this.zoneMtime[zone] = now;
   }

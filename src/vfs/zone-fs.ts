@@ -5,6 +5,7 @@
  *   /NAME              namespace file: device semantics (namespace-file.ts, PRODUCT.md §4)
  *   /NAME.zones/N      zone files: zonefs semantics (zone-file.ts, PRODUCT.md §5)
  *   /NAME.zones/{info,report,report.json,ctl,errors,faults}   control files (control-files.ts, §3)
+ *   /NAME.zones/zones.bin   binary zone report, read live (zones-bin-file.ts, docs/zones-bin.md)
  *   /{ctl,info,errors} the subsystem's files (subsystem-files.ts)
  *
  * Buffered writers' partial LBAs are staged per zone (staging.ts). Every operation returns a
@@ -21,6 +22,7 @@ import { RootDir, ZoneDir } from './directories.js';
 import { NamespaceFile } from './namespace-file.js';
 import { ZoneFile } from './zone-file.js';
 import { CONTROL_FILES, ControlFile } from './control-files.js';
+import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
 
@@ -59,6 +61,7 @@ export class ZoneFs {
     if (ns.engine.zoned) {
       this.byPath.set('/' + m.zonesDir, new ZoneDir(this.owner, m));
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, new ControlFile(this.owner, m, c));
+      this.byPath.set(`/${m.zonesDir}/${ZONES_BIN}`, new ZonesBinFile(this.owner, m));
     }
   }
 
@@ -72,6 +75,7 @@ export class ZoneFs {
     this.byPath.delete('/' + name);
     this.byPath.delete('/' + m.zonesDir);
     for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
+    this.byPath.delete(`/${m.zonesDir}/${ZONES_BIN}`);
   }
 
   /** Handles open on a namespace (its file, zone files or control files). */
