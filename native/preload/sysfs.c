@@ -564,6 +564,12 @@ done:
 	return r;
 }
 
+/* Has this process registered any namespace device? (a cheap test before path work) */
+int zf_sys_active(void)
+{
+	return nr_devs > 0;
+}
+
 /* A path inside one of our trees (as realpath returns it) back into its /sys form. */
 int zf_sys_unredirect(const char *path, char *out, size_t outlen)
 {
