@@ -49,6 +49,15 @@ static int nr_devs;
 static uint64_t use_clock;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* fork() while another thread holds the lock must not leave the child with a locked registry. */
+static void before_fork(void) { pthread_mutex_lock(&lock); }
+static void after_fork(void) { pthread_mutex_unlock(&lock); }
+
+__attribute__((constructor)) static void init_fork_handlers(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
