@@ -262,6 +262,15 @@ describe('zonefuse view in a real browser', () => {
     expect(cli(['ns', 'detach', fx.mnt, 'nvme0n2']).status).toBe(0);
     await page.waitForSelector('section.ns[data-ns="nvme0n2"]', { state: 'detached', timeout: 15_000 });
     expect(await page.getAttribute('section.ns[data-ns="nvme0n1"]', 'data-zone-count')).toBe('16');
+
+    // The daemon dies: the page says so (the mount is gone, or answers ENOTCONN without
+    // auto-unmount); a new mount of the store, and it follows again.
+    await fx.daemon.kill9();
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.status === 'gone' || document.getElementById('no-namespaces') !== null, null, { timeout: 15_000 });
+    await fx.daemon.start();
+    await page.waitForSelector('#status[data-status="live"]', { timeout: 20_000 });
+    await page.waitForSelector('section.ns[data-ns="nvme0n1"][data-counts]', { timeout: 20_000 });
+    await untilDrawn(page, 7, 'FULL', 'after the remount');
     expect(errorsSeen).toEqual([]);
   });
 });
