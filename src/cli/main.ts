@@ -13,6 +13,7 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { execCommand, preloadCommand } from './commands/exec.js';
 import { loadBackend, precheckMount } from './precheck.js';
 import { DEFAULT_BACKEND } from '../fuse/requirements.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
@@ -23,6 +24,7 @@ import {
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
   program
+    .enablePositionalOptions()
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
     .version('0.1.0')
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
@@ -197,6 +199,22 @@ export function buildProgram(): Command {
     .argument('<store>', 'store directory')
     .option('--repair', 'fix what is safe to fix, and say what was done')
     .action(checkCommand);
+
+  program
+    .command('exec')
+    .description('run a command with the compatibility library preloaded: to it, namespace files are zoned block devices (blkzone, zbd, fio)')
+    .usage('[--] <command> [args...]')
+    .argument('<command>', 'the program to run (looked up in PATH)')
+    .argument('[args...]', 'its arguments, passed unchanged')
+    .helpOption('-h, --help', 'display help for command (put -- before the command to pass -h to it)')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(execCommand);
+
+  program
+    .command('preload')
+    .description('print the path of the compatibility library (for LD_PRELOAD= in scripts)')
+    .action(preloadCommand);
 
   return program;
 }

@@ -16,6 +16,7 @@ import { NamespaceCore } from './namespace-core.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import { FailureReporter } from './backing-error.js';
 
 export interface OpenOptions {
   logger?: Logger;
@@ -63,7 +64,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
     } catch (e) {
       throw new FormatError(p.meta, (e as { field?: string }).field ?? 'geometry', (e as Error).message);
     }
-    cache = new VolatileCache(engine.nrZones, p.undo, header);
+    cache = new VolatileCache(engine.nrZones, p.undo, p.data, header);
     const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, readOnly, opts.beforeMetaWrite);
     loadZones(p.meta, metaFd, header, engine, sidecar, cache);
     const fbuf = Buffer.alloc(FAULTS_SIZE);
@@ -75,6 +76,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
     if (dataSize !== g.capacity) {
       throw new FormatError(p.data, 'size', `${dataSize} bytes, but the namespace capacity is ${g.capacity}`);
     }
+    const failures = new FailureReporter(log);
     return {
       name,
       engine,
@@ -85,8 +87,9 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       dataFd,
       sidecar,
       cache,
-      reclaimer: new SpaceReclaimer(engine, dataFd, sidecar, log),
+      reclaimer: new SpaceReclaimer(engine, dataFd, sidecar, p.data, failures, log),
       faults,
+      failures,
       log,
     };
   } catch (e) {
