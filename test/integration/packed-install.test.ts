@@ -94,12 +94,15 @@ describe('the packed tarball, installed', () => {
     }
   });
 
-  it('zonefuse doctor passes', () => {
+  it('zonefuse doctor finds everything, native pieces loaded from the installed package', () => {
     const r = zonefuse('doctor');
-    expect(r.stdout).toMatch(/^zonefuse doctor: the default mount \(fuse-native\) will work/m);
+    expect(r.stdout).toMatch(/^zonefuse doctor: the default mount \(fuse-native\) will work$/m);
     expect(r.status).toBe(0);
+    // This machine has every system package, so every native part of the package must load.
+    expect(r.stdout).not.toMatch(/^missing/m);
     expect(r.stdout).toMatch(/^ok +fuse-native: /m);
     expect(r.stdout).toMatch(/^ok +koffi: /m);
+    expect(r.stdout).toContain(`ok      preload library: ${installed}/native/preload/build/libzonefuse-preload.so preloads`);
   });
 
   it('mounts, writes, reads and unmounts through the installed command', async () => {
@@ -126,6 +129,11 @@ describe('the packed tarball, installed', () => {
     expect(back.status).toBe(0);
     expect(Buffer.compare(back.stdout, data)).toBe(0);
     expect(fs.statSync(`${mnt}/nvme0n1.zones/1`).size).toBe(MiB);
+
+    // zonefuse exec with the installed package's preload library: blkzone sees a zoned device.
+    expect(zonefuse('preload').stdout).toBe(`${installed}/native/preload/build/libzonefuse-preload.so\n`);
+    const blkzone = ok(zonefuse('exec', 'blkzone', 'report', `${mnt}/nvme0n1`), 'zonefuse exec blkzone report');
+    expect(blkzone.stdout.split('\n')[1]).toMatch(/^ +start: 0x000002000, len 0x002000, cap 0x002000, wptr 0x000800 .*zcond: 2\(oi\)/);
 
     // The library from the project that depends on the tarball, on the mounted namespace.
     const lib = spawnSync(process.execPath, ['--input-type=module', '-e', `

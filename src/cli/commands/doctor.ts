@@ -4,7 +4,8 @@
  * would fail; what only other backends or `zonefuse exec` need is reported without failing.
  */
 import { BACKEND_REQUIREMENTS, DEFAULT_BACKEND } from '../../fuse/requirements.js';
-import { EXEC_TOOL_REQUIREMENTS, KOFFI_REQUIREMENT } from '../../native/requirements.js';
+import { KOFFI_REQUIREMENT } from '../../native/requirements.js';
+import { EXEC_REQUIREMENTS } from './exec.js';
 import { kernelFuseInfo } from '../../system/kernel-init-probe.js';
 import { Requirement, checkRequirement, formatCheck, requirementKey } from '../../system/requirements.js';
 import { defaultStoreRequirement } from '../precheck.js';
@@ -20,7 +21,7 @@ function groups(): Group[] {
   return [
     { reqs: [...BACKEND_REQUIREMENTS[DEFAULT_BACKEND]!, KOFFI_REQUIREMENT, defaultStoreRequirement()], needed: true },
     ...others.map(([, reqs]) => ({ reqs, needed: false })),
-    { reqs: EXEC_TOOL_REQUIREMENTS, needed: false },
+    { reqs: EXEC_REQUIREMENTS, needed: false },
   ];
 }
 
