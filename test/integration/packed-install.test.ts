@@ -26,6 +26,7 @@ let project = '';
 let tarball = '';
 let daemon: ChildProcess | undefined;
 let daemonExit: number | null = null;
+let viewer: ChildProcess | undefined;
 let mnt = '';
 let store = '';
 
@@ -118,6 +119,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(() => {
+  if (viewer && viewer.exitCode === null && viewer.signalCode === null) viewer.kill('SIGKILL');
   if (daemon && daemonExit === null) daemon.kill('SIGKILL');
   if (mnt && isMounted(mnt)) spawnSync('fusermount', ['-u', '-z', mnt]);
   if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -149,7 +151,7 @@ describe('the packed tarball, installed', () => {
     expect(r.stdout).toContain(`ok      preload library: ${installed}/native/preload/build/libzonefuse-preload.so preloads`);
   });
 
-  it('mounts, writes, reads and unmounts through the installed command (fuse-native)', async () => {
+  it('mounts, writes, reads and unmounts through the installed command (fuse-native), with exec, the library and the web view', async () => {
     ok(zonefuse('create', store, '--ns', 'nvme0n1', '--size', '64M', '--zone-size', '4M', '--conv-zones', '0'), 'zonefuse create');
     await mount([]);
     writeAndCheck(1, zone1Data);
@@ -175,6 +177,23 @@ describe('the packed tarball, installed', () => {
     expect(seen.head).toBe(zone1Data.subarray(0, 16).toString('hex'));
     expect(seen.wp).toBe(ZONE_LBAS + MiB / LBA);
     expect(seen.state).toBe('IMP_OPENED');
+
+    // The web view, with its page shipped in the package (web/), follows the mount.
+    const view = spawn(bin, ['view', mnt], { cwd: work, stdio: ['ignore', 'pipe', 'ignore'] });
+    viewer = view;
+    let printed = '';
+    view.stdout!.on('data', (b: Buffer) => (printed += b.toString()));
+    await waitFor(() => printed.includes('\n') || view.exitCode !== null, 'zonefuse view to print its URL', 30_000);
+    const url = printed.split('\n')[0]!;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[^/]+\/$/);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('view.js');
+    for (const asset of ['view.js', 'view.css']) expect((await fetch(url + asset)).status, asset).toBe(200);
+    const state = (await (await fetch(url + 'api/state')).json()) as { namespaces: Array<{ name: string; counts: Record<string, number> }> };
+    expect(state.namespaces.map((n) => n.name)).toEqual(['nvme0n1']);
+    view.kill('SIGTERM');
+    await waitFor(() => view.exitCode !== null || view.signalCode !== null, 'zonefuse view to stop', 30_000);
 
     await unmount();
     // The zone state was saved: an offline report from the installed command.
