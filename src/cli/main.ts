@@ -3,7 +3,7 @@
  * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
  */
 import { Command, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parsePort, parseSize } from './args.js';
 import { LOG_LEVELS } from '../log.js';
 import { REPORT_FORMATS } from '../format/report.js';
 import { REPORT_FILTERS } from '../engine/namespace.js';
@@ -13,8 +13,10 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { execCommand, preloadCommand } from './commands/exec.js';
 import { loadBackend, precheckMount } from './precheck.js';
 import { DEFAULT_BACKEND } from '../fuse/requirements.js';
+import { BACKEND_NAMES, loadFuseBackend } from '../fuse/backend.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
@@ -23,6 +25,7 @@ import {
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
   program
+    .enablePositionalOptions()
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
     .version('0.1.0')
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
@@ -56,12 +59,15 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .addOption(new Option('--fuse <backend>', 'FUSE binding: fuse-native (libfuse 2) or libfuse3 (1 MiB requests, async and parallel direct I/O)')
+      .choices([...BACKEND_NAMES]).default(DEFAULT_BACKEND))
     // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
     // demand, only by mount.
     .action(async (paths: string[], flags) => {
-      await precheckMount(DEFAULT_BACKEND, paths.length < 2);
-      const { mountCommand } = await loadBackend(DEFAULT_BACKEND, () => import('./commands/mount.js'));
-      await mountCommand(paths, flags);
+      await precheckMount(flags.fuse, paths.length < 2);
+      const { mountCommand } = await import('./commands/mount.js');
+      const backend = await loadBackend(flags.fuse, () => loadFuseBackend(flags.fuse));
+      await mountCommand(paths, { ...flags, backend });
     });
 
   program
@@ -186,6 +192,13 @@ export function buildProgram(): Command {
     .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
 
   program
+    .command('view')
+    .description('a live web page of the device (127.0.0.1 only; prints its URL with a secret token first)')
+    .argument('<mountpoint>', 'mount point of a running zonefuse mount')
+    .option('--port <n>', 'TCP port (default: any free one)', parsePort)
+    .action(async (target: string, flags) => (await import('./commands/view.js')).viewCommand(target, flags));
+
+  program
     .command('doctor')
     .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
     .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')
@@ -197,6 +210,22 @@ export function buildProgram(): Command {
     .argument('<store>', 'store directory')
     .option('--repair', 'fix what is safe to fix, and say what was done')
     .action(checkCommand);
+
+  program
+    .command('exec')
+    .description('run a command with the compatibility library preloaded: to it, namespace files are zoned block devices (blkzone, zbd, fio)')
+    .usage('[--] <command> [args...]')
+    .argument('<command>', 'the program to run (looked up in PATH)')
+    .argument('[args...]', 'its arguments, passed unchanged')
+    .helpOption('-h, --help', 'display help for command (put -- before the command to pass -h to it)')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(execCommand);
+
+  program
+    .command('preload')
+    .description('print the path of the compatibility library (for LD_PRELOAD= in scripts)')
+    .action(preloadCommand);
 
   return program;
 }
