@@ -13,7 +13,7 @@ import { CliError } from '../target.js';
  * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
  * the store cleanly.
  */
-export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; backend: FuseBackend }): Promise<void> {
+export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; backend: FuseBackend; trace?: string; traceLimit?: number }): Promise<void> {
   if (paths.length > 2) throw new CliError(`mount takes [store] <mountpoint>, got ${paths.length} paths`);
   const [a, b] = paths as [string, string | undefined];
   const log = createLogger(flags.logLevel);
@@ -34,6 +34,17 @@ export async function mountCommand(paths: string[], flags: { logLevel: LogLevel;
 
   // The owner record names the backend: `zonefuse info` reports it from there.
   const store = Store.open(storeDir, { logger: log, command: `zonefuse mount --fuse ${flags.backend.name} ${mnt}` });
+  if (flags.trace !== undefined) {
+    // The namespaces attached now; each trace ends when its namespace closes (at unmount).
+    const dir = path.resolve(flags.trace);
+    try {
+      for (const ns of store.attached()) ns.startTrace(dir, flags.traceLimit);
+    } catch (e) {
+      store.close();
+      throw new CliError(`--trace ${dir}: ${(e as Error).message}`);
+    }
+    log.info({ dir }, `recording device-level operations into ${dir}`);
+  }
   let zfs: ZoneFs;
   let handle: MountHandle;
   try {
