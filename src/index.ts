@@ -20,6 +20,10 @@ export { MountedDevice, DeviceError } from './client/mounted.js';
 export * from './engine/index.js';
 export { Store, createNamespace, listNamespaces } from './store/store.js';
 export { StoredNamespace } from './store/stored-namespace.js';
+export {
+  decodeZonesBin, decodeZonesBinHeader, decodeZoneRecord, ZonesBinError, ZoneRecordFlag, zonesBinSize,
+  ZONES_BIN_HEADER_SIZE, ZONES_BIN_RECORD_SIZE, type ZonesBinHeader, type ZoneRecord,
+} from './format/zones-bin.js';
 
 export interface OpenDeviceOptions {
   /** Open a store directory in-process (engine + store, no FUSE) instead of a mounted namespace. */

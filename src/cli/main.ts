@@ -13,6 +13,8 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { loadBackend, precheckMount } from './precheck.js';
+import { DEFAULT_BACKEND } from '../fuse/requirements.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
@@ -54,8 +56,13 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
-    // Loaded on demand: only mount needs the FUSE binding.
-    .action(async (paths: string[], flags) => (await import('./commands/mount.js')).mountCommand(paths, flags));
+    // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
+    // demand, only by mount.
+    .action(async (paths: string[], flags) => {
+      await precheckMount(DEFAULT_BACKEND, paths.length < 2);
+      const { mountCommand } = await loadBackend(DEFAULT_BACKEND, () => import('./commands/mount.js'));
+      await mountCommand(paths, flags);
+    });
 
   program
     .command('umount')
@@ -169,6 +176,12 @@ export function buildProgram(): Command {
     .argument('<target>', 'store directory or mount point')
     .option('--ns <name>', 'namespace (needed when the store has several)')
     .action(faultClearCommand);
+
+  program
+    .command('doctor')
+    .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
+    .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')
+    .action(async (flags: { probe: boolean }) => (await import('./commands/doctor.js')).doctorCommand(flags));
 
   program
     .command('check')

@@ -1,0 +1,115 @@
+/**
+ * Per-namespace control files /NAME.zones/{info,report,report.json,ctl,errors,faults}
+ * (PRODUCT.md §3): generated at open like procfs, `ctl` takes one command per line.
+ */
+import { Rejection } from '../engine/status.js';
+import { reportBuffer } from '../format/report.js';
+import { deviceInfo, formatInfo, namespaceInfo } from '../format/info.js';
+import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
+import { Attr, Owner, fileAttr } from './attr.js';
+import { Handle, Node, openControl, readSnapshot } from './node.js';
+import { MountedNamespace } from './mounted-namespace.js';
+import { E } from './errno.js';
+
+export const CONTROL_FILES = ['info', 'report', 'report.json', 'ctl', 'errors', 'faults'] as const;
+export type ControlName = (typeof CONTROL_FILES)[number];
+
+export class ControlFile implements Node {
+  readonly holdsData = false;
+
+  constructor(private readonly owner: Owner, readonly m: MountedNamespace, readonly name: ControlName) {}
+
+  attr(): Attr {
+    // Generated on read, like procfs: the size is not known in advance.
+    return fileAttr(this.owner, this.name === 'ctl' ? 0o200 : 0o444, 0, 0, 4096, this.m.mtime);
+  }
+
+  open(h: Handle): number {
+    return openControl(h, this.name === 'ctl', this);
+  }
+
+  readdir(): number {
+    return -E.ENOTDIR;
+  }
+
+  read(h: Handle, buf: Buffer, len: number, pos: number): number {
+    return readSnapshot(h, buf, len, pos);
+  }
+
+  write(_h: Handle, buf: Buffer, len: number): number {
+    return this.name === 'ctl' ? writeCtl(this.m, buf, len) : -E.EBADF;
+  }
+
+  /** `echo cmd > ctl` opens with O_TRUNC; there is nothing to truncate. */
+  truncate(): number {
+    return this.name === 'ctl' ? 0 : -E.EACCES;
+  }
+
+  snapshot(): string | Buffer {
+    const m = this.m;
+    const e = m.ns.engine;
+    switch (this.name) {
+      case 'info':
+        return formatInfo([...namespaceInfo(m.name, e), ...deviceInfo(m.ns)]);
+      case 'faults': {
+        const lines = m.ns.listFaults();
+        return lines.length ? lines.join('\n') + '\n' : '';
+      }
+      case 'report':
+        return reportBuffer(e, 'blkzone');
+      case 'report.json':
+        return reportBuffer(e, 'json');
+      case 'errors':
+        return m.errors.text();
+      case 'ctl':
+        return '';
+    }
+  }
+}
+
+function writeCtl(m: MountedNamespace, buf: Buffer, len: number): number {
+  const text = buf.toString('utf8', 0, len);
+  const lines = commandLines(text);
+  if (lines.length === 0) return m.refuse(`ctl: empty command`, E.EINVAL);
+  const e = m.ns.engine;
+  for (const line of lines) {
+    let cmd: ControlCommand;
+    try {
+      cmd = parseCommand(line, e.nrZones, e.nlba);
+    } catch (err) {
+      if (err instanceof CommandSyntaxError) return m.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+      throw err;
+    }
+    const zone = cmd.zone;
+    if (typeof zone === 'number' && e.isConventional(zone)) {
+      return m.refuse(`ctl "${line}": zone ${zone} is conventional`, E.EINVAL);
+    }
+    dropStagesFor(m, cmd);
+    let r: Rejection | undefined;
+    try {
+      r = executeCommand(m.ns, cmd);
+    } catch (err) {
+      if (err instanceof RangeError) return m.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+      throw err;
+    }
+    if (r) return m.rejected(r);
+    if (cmd.verb === 'power-cycle' || cmd.verb === 'shutdown') {
+      m.generation++;
+      m.log.warn({ ns: m.name, cmd: cmd.verb }, `${cmd.verb}: open files of ${m.name} now fail with EIO until reopened`);
+    }
+    m.touch(typeof zone === 'number' ? zone : -1);
+    if (zone === 'all' || zone === undefined) m.zoneMtime.fill(m.mtime);
+    m.log.info({ ns: m.name, cmd: formatCommand(cmd) }, `ctl: ${formatCommand(cmd)}`);
+  }
+  return len;
+}
+
+/** What buffered writers staged but a command makes moot: a reset, a fault, a power event. */
+function dropStagesFor(m: MountedNamespace, cmd: ControlCommand): void {
+  const v = cmd.verb;
+  if (v === 'power-cycle' || v === 'shutdown' || ((v === 'reset' || v === 'offline') && cmd.zone === 'all')) {
+    m.stages.clear();
+  } else if (typeof cmd.zone === 'number' && v !== 'open' && v !== 'close' && v !== 'recommend') {
+    m.stages.drop(cmd.zone);
+  }
+}

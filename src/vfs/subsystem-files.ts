@@ -1,0 +1,137 @@
+/**
+ * Top-level control files /{ctl,info,errors}: namespaces created, deleted, detached and attached
+ * at run time (the subsystem).
+ */
+import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
+import { CommandSyntaxError, commandLines } from '../control/commands.js';
+import { Store, StoreError } from '../store/store.js';
+import { StoredNamespace } from '../store/stored-namespace.js';
+import { FormatError } from '../store/format.js';
+import { GeometryError } from '../engine/geometry.js';
+import { formatSubsystemInfo } from '../format/info.js';
+import { Logger } from '../log.js';
+import { ErrorLog } from './error-log.js';
+import { Attr, Owner, fileAttr } from './attr.js';
+import { Handle, Node, openControl, readSnapshot } from './node.js';
+import { E, errnoName } from './errno.js';
+
+/** Top-level (subsystem) control files. */
+export const SUBSYSTEM_FILES = ['ctl', 'info', 'errors'] as const;
+export type SubsystemName = (typeof SUBSYSTEM_FILES)[number];
+
+/** What subsystem commands change in the mounted tree. */
+export interface SubsystemTree {
+  /** Put a namespace into the tree. */
+  attach(ns: StoredNamespace): void;
+  /** Take a namespace out of the tree; its open handles fail with EIO from now on. */
+  remove(name: string): void;
+  /** Handles open on a namespace (its file, zone files or control files). */
+  openHandles(name: string): number;
+}
+
+/** The subsystem behind the top-level files: the store, the tree it changes, its `errors`. */
+export class Subsystem {
+  /** Refused subsystem commands (the top-level `errors` file). */
+  readonly errors = new ErrorLog();
+
+  constructor(readonly store: Store, private readonly tree: SubsystemTree, private readonly log: Logger) {}
+
+  text(name: SubsystemName): string {
+    if (name === 'errors') return this.errors.text();
+    if (name === 'ctl') return '';
+    return formatSubsystemInfo(this.store.list());
+  }
+
+  writeCtl(buf: Buffer, len: number): number {
+    const lines = commandLines(buf.toString('utf8', 0, len));
+    if (lines.length === 0) return this.refuse('ctl: empty command', E.EINVAL);
+    for (const line of lines) {
+      let cmd: SubsystemCommand;
+      try {
+        cmd = parseSubsystemCommand(line);
+      } catch (err) {
+        if (err instanceof CommandSyntaxError) return this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+        throw err;
+      }
+      try {
+        this.run(cmd);
+      } catch (err) {
+        if (err instanceof StoreError) return this.refuse(`ctl "${line}": ${err.message}`, E[err.code]);
+        if (err instanceof GeometryError) return this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+        if (err instanceof FormatError) return this.refuse(`ctl "${line}": ${err.message}`, E.EIO);
+        throw err;
+      }
+      this.log.info({ cmd: line }, `subsystem: ${line}`);
+    }
+    return len;
+  }
+
+  private run(cmd: SubsystemCommand): void {
+    switch (cmd.verb) {
+      case 'create': {
+        const opts = { volatileCache: cmd.volatileCache, endianness: cmd.endianness, ...(cmd.name === undefined ? {} : { name: cmd.name }) };
+        this.tree.attach(this.store.createNamespace(cmd.geometry, opts));
+        return;
+      }
+      case 'attach':
+        this.tree.attach(this.store.attach(cmd.name));
+        return;
+      case 'detach':
+        this.store.detach(cmd.name);
+        this.tree.remove(cmd.name);
+        return;
+      case 'delete': {
+        const busy = this.tree.openHandles(cmd.name);
+        if (busy > 0 && !cmd.force) {
+          throw new StoreError(`namespace ${cmd.name} is in use (${busy} open file${busy === 1 ? '' : 's'}); use "delete ${cmd.name} force"`, 'EBUSY');
+        }
+        this.store.deleteNamespace(cmd.name);
+        this.tree.remove(cmd.name);
+        return;
+      }
+    }
+  }
+
+  private refuse(why: string, errno: number): number {
+    const name = errnoName(errno);
+    this.errors.add(`${why} errno=${name}`);
+    this.log.info({ errno: name }, why);
+    return -errno;
+  }
+}
+
+export class SubsystemFile implements Node {
+  readonly m = undefined;
+  readonly holdsData = false;
+
+  constructor(private readonly owner: Owner, private readonly subsystem: Subsystem, readonly name: SubsystemName) {}
+
+  attr(): Attr {
+    return fileAttr(this.owner, this.name === 'ctl' ? 0o200 : 0o444, 0, 0, 4096, this.owner.mountTime);
+  }
+
+  open(h: Handle): number {
+    return openControl(h, this.name === 'ctl', this);
+  }
+
+  readdir(): number {
+    return -E.ENOTDIR;
+  }
+
+  read(h: Handle, buf: Buffer, len: number, pos: number): number {
+    return readSnapshot(h, buf, len, pos);
+  }
+
+  write(_h: Handle, buf: Buffer, len: number): number {
+    return this.name === 'ctl' ? this.subsystem.writeCtl(buf, len) : -E.EBADF;
+  }
+
+  /** `echo cmd > ctl` opens with O_TRUNC; there is nothing to truncate. */
+  truncate(): number {
+    return this.name === 'ctl' ? 0 : -E.EACCES;
+  }
+
+  snapshot(): string {
+    return this.subsystem.text(this.name);
+  }
+}
