@@ -10,6 +10,7 @@ import { FaultTable } from './faults.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import { EventLog } from './event-log.js';
 
 export interface NamespaceCore {
   readonly name: string;
@@ -25,4 +26,8 @@ export interface NamespaceCore {
   readonly reclaimer: SpaceReclaimer;
   readonly faults: FaultTable;
   readonly log: Logger;
+  /** The device clock (ms since the epoch), the one the engine's timers run on. */
+  readonly clock: () => number;
+  /** The device's own zone changes (`<name>.events`). */
+  readonly events: EventLog;
 }

@@ -35,6 +35,7 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
     extOffset,
     faultsOffset,
     name,
+    clockOffset: 0,
   };
 
   // Data first: a crash before the sidecar's rename leaves only an orphan image, which the

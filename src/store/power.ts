@@ -18,11 +18,12 @@ export function flush(ns: NamespaceCore): void {
   ns.reclaimer.drain();
   if (cache.dirty.size > 0) {
     const zones = [...cache.dirty];
-    for (const z of zones) cache.durable[z] = engine.wpOf(z);
+    for (const z of zones) cache.settle(engine, z);
     ns.sidecar.writeZones(zones);
     cache.dirty.clear();
   }
   if (cache.on) cache.undo.clear();
+  cache.overwritten.clear();
   fs.fdatasyncSync(ns.dataFd);
   ns.sidecar.sync();
 }
@@ -56,12 +57,13 @@ export function powerCycle(ns: NamespaceCore, event: PowerEvent): number[] {
 export function losePower(ns: NamespaceCore): number {
   const { cache, engine } = ns;
   const lost = new Map<number, number>();
-  for (const z of cache.dirty) lost.set(z, engine.wpOf(z));
-  const changed = engine.powerLoss(cache.durable);
+  for (const z of cache.dirty) lost.set(z, engine.zoneStart(z) + engine.dataLbas(z));
+  const changed = engine.powerLoss(cache.durable, cache.durableZrwa);
   commitLastChanges(ns, false, true);
   ns.reclaimer.punchZonesAbove(lost);
   const undone = cache.undo.replay(ns.dataFd, () => fs.fdatasyncSync(ns.dataFd));
   cache.dirty.clear();
+  cache.overwritten.clear();
   if (changed.length > 0 || undone > 0) {
     ns.log.info({ zones: lost.size, conventionalWritesUndone: undone }, 'power loss: writes since the last flush discarded');
   }
