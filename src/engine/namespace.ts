@@ -85,6 +85,8 @@ export interface ZoneDescriptor {
   wp: number;
   attrs: number;
   attrsInfo: number;
+  /** ZRWA zones (ZRWAV): one past the highest LBA written in the window; = wp otherwise. */
+  zrwaEnd: number;
   nonSeq: boolean;
   resets: number;
   finishes: number;
@@ -1248,6 +1250,7 @@ export class ZonedNamespace {
     d.wp = this.wp[z]!;
     d.attrs = this.attrs[z]!;
     d.attrsInfo = 0;
+    d.zrwaEnd = this.zrwaEndOf(z);
     d.nonSeq = (this.flags[z]! & ZoneFlag.NON_SEQ) !== 0;
     d.resets = this.resets[z]!;
     d.finishes = this.finishes[z]!;

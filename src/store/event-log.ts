@@ -11,6 +11,8 @@ import { readFully } from './io.js';
 export class EventLog {
   private fd = -1;
   private bytes = 0;
+  /** When the last line was appended (ms since the epoch; 0 = not since open). */
+  lastAppend = 0;
   private readonly listeners = new Set<() => void>();
 
   constructor(readonly path: string, private readonly readOnly: boolean) {
@@ -35,6 +37,7 @@ export class EventLog {
     let done = 0;
     while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done);
     this.bytes += buf.length;
+    this.lastAppend = Date.now();
     for (const l of this.listeners) l();
   }
 

@@ -4,6 +4,7 @@
  * at flush/fsync/close of a handle that wrote to it (PRODUCT.md §4, §5).
  */
 import { Rejection, Status } from '../engine/status.js';
+import { ZoneAttr } from '../engine/zone.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import { Logger } from '../log.js';
 import { E } from './errno.js';
@@ -64,7 +65,9 @@ export class StageTable {
     const lba = ns.lbaSize;
     let st = this.stages.get(z);
     const expected = st ? st.start + st.len : e.wpOf(z) * lba;
-    if (p !== expected) {
+    // A ZRWA zone takes whole LBAs anywhere in its window: the engine checks where.
+    const inZrwa = !st && (e.attrsOf(z) & ZoneAttr.ZRWAV) !== 0 && p % lba === 0;
+    if (p !== expected && !inZrwa) {
       const detail = `buffered write at byte ${p} of zone ${z}, but the zone continues at byte ${expected}`;
       if (zoneFile) return host.refuse(detail, E.EINVAL);
       return host.rejected({ status: Status.ZONE_INVALID_WRITE, op: 'write', zone: z, lba: Math.floor(p / lba), wp: e.wpOf(z), detail });
