@@ -3,7 +3,7 @@
  * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
  */
 import { Command, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parsePort, parseSize } from './args.js';
 import { LOG_LEVELS } from '../log.js';
 import { REPORT_FORMATS } from '../format/report.js';
 import { REPORT_FILTERS } from '../engine/namespace.js';
@@ -13,6 +13,7 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { execCommand, preloadCommand } from './commands/exec.js';
 import { loadBackend, precheckMount } from './precheck.js';
 import { DEFAULT_BACKEND } from '../fuse/requirements.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
@@ -24,6 +25,7 @@ import {
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
   program
+    .enablePositionalOptions()
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
     .version('0.1.0')
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
@@ -219,6 +221,21 @@ export function buildProgram(): Command {
     .action(faultClearCommand);
 
   program
+    .command('map')
+    .description('a map of the zones in the terminal, coloured by state, with the open/active counts and a legend')
+    .argument('<target>', 'mount point (or store directory)')
+    .option('--ns <name>', 'namespace (needed when the mount serves several)')
+    .option('--watch', 'redraw as zones change, until q or Ctrl-C')
+    .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
+    .command('view')
+    .description('a live web page of the device (127.0.0.1 only; prints its URL with a secret token first)')
+    .argument('<mountpoint>', 'mount point of a running zonefuse mount')
+    .option('--port <n>', 'TCP port (default: any free one)', parsePort)
+    .action(async (target: string, flags) => (await import('./commands/view.js')).viewCommand(target, flags));
+
+  program
     .command('doctor')
     .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
     .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')
@@ -230,6 +247,22 @@ export function buildProgram(): Command {
     .argument('<store>', 'store directory')
     .option('--repair', 'fix what is safe to fix, and say what was done')
     .action(checkCommand);
+
+  program
+    .command('exec')
+    .description('run a command with the compatibility library preloaded: to it, namespace files are zoned block devices (blkzone, zbd, fio)')
+    .usage('[--] <command> [args...]')
+    .argument('<command>', 'the program to run (looked up in PATH)')
+    .argument('[args...]', 'its arguments, passed unchanged')
+    .helpOption('-h, --help', 'display help for command (put -- before the command to pass -h to it)')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(execCommand);
+
+  program
+    .command('preload')
+    .description('print the path of the compatibility library (for LD_PRELOAD= in scripts)')
+    .action(preloadCommand);
 
   return program;
 }

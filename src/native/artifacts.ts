@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package root: the checkout, or node_modules/zonefuse when installed (dist/native/ is two below). */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PACKAGE_ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
 /** A checkout has the TypeScript sources; the tarball ships only dist/. */
 export function isCheckout(root = PACKAGE_ROOT): boolean {
@@ -88,4 +88,19 @@ export function nativeArtifact(piece: NativePiece, root = PACKAGE_ROOT): string 
 /** How to repair an installation whose JavaScript dependencies or their prebuilt binaries are broken. */
 export function reinstallAdvice(root = PACKAGE_ROOT): string {
   return isCheckout(root) ? 'run scripts/setup in the checkout' : 'reinstall zonefuse (npm install -g ./zonefuse-<version>.tgz)';
+}
+
+/**
+ * One line for a native piece that was found but failed to load: a missing shared library (with
+ * the package that provides it), a glibc older than the one it was built against, or else the
+ * loader's own first line, with how to rebuild the piece.
+ */
+export function explainLoadFailure(piece: NativePiece, e: Error, libraries: Readonly<Record<string, string>> = {}, root = PACKAGE_ROOT): string {
+  if (e instanceof NativeUnavailableError) return e.message;
+  const soname = /(lib[\w+.-]+\.so[\d.]*): cannot open shared object file/.exec(e.message)?.[1];
+  if (soname && libraries[soname]) return `${piece.usedFor} cannot load ${soname}: apt install ${libraries[soname]}`;
+  const glibc = /version `(GLIBC_[\d.]+)' not found/.exec(e.message)?.[1];
+  if (glibc) return `${piece.usedFor} was built against a newer glibc (${glibc}) than this machine's: ${buildAdvice(piece, root)}`;
+  const first = (e.message.split('\n')[0] ?? '').trim();
+  return `${piece.usedFor} does not load (${first}): ${buildAdvice(piece, root)}`;
 }

@@ -2,7 +2,7 @@
  * Persisting what the engine just did: the records of the zones its last operation changed, with
  * the durable write pointers they imply. If the sidecar cannot be written, the engine and the
  * durable write pointers go back to before the operation and the error is thrown (docs/format.md
- * §9.1).
+ * §9.1). Reporting the error is the caller's: it reaches whoever asked for the operation.
  */
 import { NamespaceCore } from './namespace-core.js';
 
@@ -29,7 +29,6 @@ export function commitLastChanges(ns: NamespaceCore, writeExt = false, durable =
     } catch {
       // The sidecar cannot be written at all; the in-memory state is the last good one.
     }
-    ns.log.error({ err: e, zones: changed }, 'metadata write failed; operation rolled back');
     throw e;
   }
   return changed;

@@ -1,7 +1,8 @@
 /**
  * Injected media faults on the I/O path (docs/format.md §7.2): which reads and writes the fault
  * table fails, what a torn write still lands, and the table's own changes (ranges added or
- * healed, random mode), each written to the sidecar's fault block.
+ * healed, random mode), each written to the sidecar's fault block. A command whose block cannot be
+ * written changes nothing.
  */
 import { Rejection, Status } from '../engine/status.js';
 import { BadRange, RandomFaults, formatRandom, formatRange } from './faults.js';
@@ -49,14 +50,12 @@ export function addBadRange(ns: NamespaceCore, r: BadRange): void {
   if (!(r.count >= 1) || r.start < 0 || r.start + r.count > ns.engine.nlba) {
     throw new RangeError(`LBAs ${r.start}..${r.start + r.count - 1} are outside the namespace (${ns.engine.nlba} LBAs)`);
   }
-  ns.faults.add(r);
-  ns.sidecar.writeFaults(ns.faults);
+  changeFaults(ns, () => ns.faults.add(r));
 }
 
 /** Fail one write in `writeOneIn` and one read in `readOneIn`, reproducibly from `seed`. */
 export function setRandomFaults(ns: NamespaceCore, rnd: RandomFaults | undefined): void {
-  ns.faults.setRandom(rnd);
-  ns.sidecar.writeFaults(ns.faults);
+  changeFaults(ns, () => ns.faults.setRandom(rnd));
 }
 
 /** The bad ranges and random mode, as ctl commands that would set them again. */
@@ -69,7 +68,21 @@ export function listMediaFaults(ns: NamespaceCore): string[] {
 /** Remove every bad range and random mode; returns how many were removed. */
 export function clearMediaFaults(ns: NamespaceCore): number {
   const n = ns.faults.ranges.length + (ns.faults.random ? 1 : 0);
-  ns.faults.clear();
-  ns.sidecar.writeFaults(ns.faults);
+  changeFaults(ns, () => ns.faults.clear());
   return n;
+}
+
+/** Apply `change` to the fault table and write the block; if it cannot be written, undo it. */
+function changeFaults(ns: NamespaceCore, change: () => void): void {
+  const t = ns.faults;
+  const ranges = t.ranges.slice();
+  const random = t.random;
+  change();
+  try {
+    ns.sidecar.writeFaults(t);
+  } catch (e) {
+    t.ranges = ranges;
+    if (t.random !== random) t.setRandom(random);
+    throw e;
+  }
 }

@@ -7,6 +7,7 @@
 import { ZonedNamespace } from '../engine/namespace.js';
 import { Logger } from '../log.js';
 import { FaultTable } from './faults.js';
+import { FailureReporter } from './backing-error.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
@@ -25,6 +26,8 @@ export interface NamespaceCore {
   readonly cache: VolatileCache;
   readonly reclaimer: SpaceReclaimer;
   readonly faults: FaultTable;
+  /** Backing file-system failures that no caller is waiting for. */
+  readonly failures: FailureReporter;
   readonly log: Logger;
   /** The device clock (ms since the epoch), the one the engine's timers run on. */
   readonly clock: () => number;

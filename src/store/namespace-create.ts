@@ -1,4 +1,7 @@
-/** Creating the files of a new namespace (docs/format.md §10). */
+/**
+ * Creating the files of a new namespace (docs/format.md §10). If the file system refuses
+ * (ENOSPC, ...), what was made is removed and a BackingStoreError names the file.
+ */
 import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Geometry, resolveGeometry } from '../engine/geometry.js';
@@ -7,6 +10,7 @@ import { Endianness, FORMAT_VERSION, FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SI
 import { FaultTable } from './faults.js';
 import { fsyncDir, writeFully } from './io.js';
 import { namespacePaths } from './paths.js';
+import { backingError } from './backing-error.js';
 
 export interface CreateOptions {
   endianness?: Endianness;
@@ -19,7 +23,7 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
   const p = namespacePaths(dir, name);
   if (fs.existsSync(p.meta)) throw new Error(`namespace ${name} already exists in ${dir}`);
   const engine = new ZonedNamespace(g);
-  const { recordsOffset, extOffset, faultsOffset, size } = layout(engine.nrZones, g.descrExtSize);
+  const { recordsOffset, extOffset, faultsOffset } = layout(engine.nrZones, g.descrExtSize);
   const header: Header = {
     endianness: opts.endianness ?? 'little',
     version: FORMAT_VERSION,
@@ -40,15 +44,35 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
 
   // Data first: a crash before the sidecar's rename leaves only an orphan image, which the
   // store removes at its next open.
-  const dataFd = fs.openSync(p.data, 'w', 0o644);
+  const tmp = p.meta + '.tmp';
+  let file = p.data;
   try {
-    fs.ftruncateSync(dataFd, g.capacity);
+    writeDataFile(p.data, g.capacity);
+    file = tmp;
+    writeSidecar(tmp, header, engine);
+  } catch (e) {
+    for (const f of [tmp, p.data]) fs.rmSync(f, { force: true });
+    throw backingError(file, 'write', e);
+  }
+  // Test hook for the crash-during-create test: die exactly between the two files.
+  if (process.env.ZONEFUSE_TEST_CRASH === 'create-before-rename') process.kill(process.pid, 'SIGKILL');
+  fs.renameSync(tmp, p.meta);
+  fsyncDir(dir);
+  return header;
+}
+
+function writeDataFile(file: string, capacity: number): void {
+  const dataFd = fs.openSync(file, 'w', 0o644);
+  try {
+    fs.ftruncateSync(dataFd, capacity);
     fs.fsyncSync(dataFd);
   } finally {
     fs.closeSync(dataFd);
   }
+}
 
-  const tmp = p.meta + '.tmp';
+function writeSidecar(tmp: string, header: Header, engine: ZonedNamespace): void {
+  const { recordsOffset, extOffset, faultsOffset, size } = layout(engine.nrZones, header.geometry.descrExtSize);
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
     writeFully(fd, encodeHeader(header), 0, HEADER_SIZE, 0);
@@ -85,9 +109,4 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
   } finally {
     fs.closeSync(fd);
   }
-  // Test hook for the crash-during-create test: die exactly between the two files.
-  if (process.env.ZONEFUSE_TEST_CRASH === 'create-before-rename') process.kill(process.pid, 'SIGKILL');
-  fs.renameSync(tmp, p.meta);
-  fsyncDir(dir);
-  return header;
 }

@@ -18,6 +18,7 @@ import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
 import { deviceClock } from './device-clock.js';
 import { EventLog } from './event-log.js';
+import { FailureReporter } from './backing-error.js';
 
 export interface OpenOptions {
   logger?: Logger;
@@ -66,7 +67,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
     } catch (e) {
       throw new FormatError(p.meta, (e as { field?: string }).field ?? 'geometry', (e as Error).message);
     }
-    cache = new VolatileCache(engine.nrZones, p.undo, header);
+    cache = new VolatileCache(engine.nrZones, p.undo, p.data, header);
     const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, cache.durableZrwa, readOnly, opts.beforeMetaWrite);
     loadZones(p.meta, metaFd, header, engine, sidecar, cache);
     const fbuf = Buffer.alloc(FAULTS_SIZE);
@@ -78,6 +79,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
     if (dataSize !== g.capacity) {
       throw new FormatError(p.data, 'size', `${dataSize} bytes, but the namespace capacity is ${g.capacity}`);
     }
+    const failures = new FailureReporter(log);
     return {
       name,
       engine,
@@ -88,8 +90,9 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       dataFd,
       sidecar,
       cache,
-      reclaimer: new SpaceReclaimer(engine, dataFd, sidecar, log),
+      reclaimer: new SpaceReclaimer(engine, dataFd, sidecar, p.data, failures, log),
       faults,
+      failures,
       log,
       clock,
       events: new EventLog(p.events, readOnly),

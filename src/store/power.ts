@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { commitLastChanges } from './commit.js';
+import { backingError } from './backing-error.js';
 import { NamespaceCore } from './namespace-core.js';
 
 export type PowerEvent = 'power-loss' | 'shutdown';
@@ -16,16 +17,41 @@ export type PowerEvent = 'power-loss' | 'shutdown';
 export function flush(ns: NamespaceCore): void {
   const { cache, engine } = ns;
   ns.reclaimer.drain();
+  // Data first: a durable write pointer may only move over data that is on disk, and a failed
+  // sync must leave the cache (and the undo log) as it was.
+  syncData(ns);
   if (cache.dirty.size > 0) {
     const zones = [...cache.dirty];
+    const before = zones.map((z) => cache.durable[z]!);
+    const beforeZrwa = cache.durableZrwa.length ? zones.map((z) => cache.durableZrwa[z]!) : undefined;
     for (const z of zones) cache.settle(engine, z);
-    ns.sidecar.writeZones(zones);
+    try {
+      ns.sidecar.writeZones(zones);
+    } catch (e) {
+      zones.forEach((z, i) => {
+        cache.durable[z] = before[i]!;
+        if (beforeZrwa) cache.durableZrwa[z] = beforeZrwa[i]!;
+      });
+      try {
+        ns.sidecar.writeZones(zones);
+      } catch {
+        // The sidecar cannot be written at all; the in-memory state is the last good one.
+      }
+      throw e;
+    }
     cache.dirty.clear();
   }
   if (cache.on) cache.undo.clear();
   cache.overwritten.clear();
-  fs.fdatasyncSync(ns.dataFd);
   ns.sidecar.sync();
+}
+
+function syncData(ns: NamespaceCore): void {
+  try {
+    fs.fdatasyncSync(ns.dataFd);
+  } catch (e) {
+    throw backingError(ns.dataPath, 'flush', e);
+  }
 }
 
 /** Turn the volatile write cache on or off (turning it off flushes first). */
@@ -33,7 +59,12 @@ export function setVolatileCache(ns: NamespaceCore, on: boolean): void {
   if (on === ns.cache.on) return;
   if (!on) flush(ns);
   ns.cache.on = on;
-  ns.sidecar.writeHeader();
+  try {
+    ns.sidecar.writeHeader();
+  } catch (e) {
+    ns.cache.on = !on;
+    throw e;
+  }
 }
 
 /**
@@ -61,7 +92,7 @@ export function losePower(ns: NamespaceCore): number {
   const changed = engine.powerLoss(cache.durable, cache.durableZrwa);
   commitLastChanges(ns, false, true);
   ns.reclaimer.punchZonesAbove(lost);
-  const undone = cache.undo.replay(ns.dataFd, () => fs.fdatasyncSync(ns.dataFd));
+  const undone = cache.undo.replay(ns.dataFd, () => syncData(ns));
   cache.dirty.clear();
   cache.overwritten.clear();
   if (changed.length > 0 || undone > 0) {

@@ -1,7 +1,8 @@
 /**
  * The open sidecar (`<name>.zmeta`) of a namespace: every write to it goes through here. Zone
  * records (with their descriptor extension slots), the header and the fault block, with
- * pread/pwrite only, never mmap (docs/format.md §4-§7, §9.1).
+ * pread/pwrite only, never mmap (docs/format.md §4-§7, §9.1). File-system failures are thrown as
+ * BackingStoreError naming the sidecar.
  */
 import * as fs from 'node:fs';
 import { ZoneAttr } from '../engine/zone.js';
@@ -9,6 +10,7 @@ import { ZonedNamespace } from '../engine/namespace.js';
 import { FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, crc32, encodeHeader } from './format.js';
 import { FaultTable } from './faults.js';
 import { writeFully } from './io.js';
+import { backingError } from './backing-error.js';
 
 export class Sidecar {
   private readonly codec: RecordCodec;
@@ -46,6 +48,14 @@ export class Sidecar {
     if (zones.length === 0) return;
     this.checkWritable();
     this.beforeWrite?.();
+    try {
+      this.writeRecords(zones, writeExt);
+    } catch (e) {
+      throw backingError(this.path, 'write', e);
+    }
+  }
+
+  private writeRecords(zones: number[], writeExt: boolean): void {
     const h = this.header;
     const extSize = h.geometry.descrExtSize;
     if (zones.length <= 8) {
@@ -94,19 +104,31 @@ export class Sidecar {
   /** Write the whole header block (checksum recomputed) and sync it. */
   writeHeader(): void {
     this.beforeWrite?.();
-    writeFully(this.fd, encodeHeader(this.header), 0, HEADER_SIZE, 0);
-    fs.fdatasyncSync(this.fd);
+    try {
+      writeFully(this.fd, encodeHeader(this.header), 0, HEADER_SIZE, 0);
+    } catch (e) {
+      throw backingError(this.path, 'write', e);
+    }
+    this.sync();
   }
 
   /** Write the whole fault block (not synced: the next flush or close does). */
   writeFaults(faults: FaultTable): void {
     this.checkWritable();
     this.beforeWrite?.();
-    writeFully(this.fd, faults.encode(this.header.endianness), 0, FAULTS_SIZE, this.header.faultsOffset);
+    try {
+      writeFully(this.fd, faults.encode(this.header.endianness), 0, FAULTS_SIZE, this.header.faultsOffset);
+    } catch (e) {
+      throw backingError(this.path, 'write', e);
+    }
   }
 
   sync(): void {
-    fs.fdatasyncSync(this.fd);
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      throw backingError(this.path, 'flush', e);
+    }
   }
 
   private checkWritable(): void {

@@ -1,12 +1,15 @@
 /**
  * Freeing the data file's space (fallocate PUNCH_HOLE) where a zone holds no data any more: after
- * a reset in the background, and at once after a power loss or an unclean shutdown.
+ * a reset in the background, and at once after a power loss or an unclean shutdown. A punch that
+ * fails costs only space (reads above a write pointer return zeros regardless): it is reported,
+ * not thrown, and that zone's freeing is given up.
  */
 import { ZoneState } from '../engine/zone.js';
 import { ZonedNamespace } from '../engine/namespace.js';
 import { allocatedRanges, punchHole } from '../native/libc.js';
 import { Logger } from '../log.js';
 import { Sidecar } from './sidecar.js';
+import { BackingStoreError, FailureReporter, isSystemError } from './backing-error.js';
 
 /** How much of a reset zone one background step frees (about 1-3 ms of file-system work). */
 const PUNCH_CHUNK = 8 * 1024 * 1024;
@@ -27,6 +30,8 @@ export class SpaceReclaimer {
     private readonly engine: ZonedNamespace,
     private readonly dataFd: number,
     private readonly sidecar: Sidecar,
+    private readonly dataPath: string,
+    private readonly failures: FailureReporter,
     private readonly log: Logger,
   ) {
     this.lbaSize = engine.geometry.lbaSize;
@@ -52,15 +57,23 @@ export class SpaceReclaimer {
     if (!this.punchSynced) {
       // The reset's record must be on disk before its data is freed: otherwise a host crash
       // could keep the old write pointer over data already gone.
-      this.sidecar.sync();
+      try {
+        this.sidecar.sync();
+      } catch (e) {
+        // Freeing now could lose data a host crash would bring back: give the pending zones up.
+        this.pendingPunch.clear();
+        if (e instanceof BackingStoreError) this.failures.report(e);
+        else throw e;
+        return;
+      }
       this.punchSynced = true;
     }
     const [z, cursor] = this.pendingPunch.entries().next().value as [number, number];
     const zoneEnd = (z + 1) * this.zoneBytes;
     const start = Math.max(cursor, z * this.zoneBytes + this.engine.dataLbas(z) * this.lbaSize);
     const stop = Math.min(zoneEnd, start + PUNCH_CHUNK);
-    if (start < stop) this.punch(start, stop - start);
-    if (stop >= zoneEnd) this.pendingPunch.delete(z);
+    const ok = start >= stop || this.punch(start, stop - start);
+    if (stop >= zoneEnd || !ok) this.pendingPunch.delete(z);
     else this.pendingPunch.set(z, stop);
     if (this.pendingPunch.size === 0) this.punchSynced = false;
     else this.schedulePunchStep();
@@ -122,15 +135,24 @@ export class SpaceReclaimer {
     return scrubbed;
   }
 
-  private punch(offset: number, length: number): void {
+  /** Punch [offset, offset+length); false when the file system refused. */
+  private punch(offset: number, length: number): boolean {
     try {
       punchHole(this.dataFd, offset, length);
+      return true;
     } catch (e) {
-      // Reads above the write pointer return zeros regardless; only the space stays allocated.
-      if (!this.punchWarned) {
-        this.punchWarned = true;
-        this.log.warn({ err: e }, 'cannot punch holes in the data file; reset zones keep their disk space');
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+        if (!this.punchWarned) {
+          this.punchWarned = true;
+          this.log.warn({ file: this.dataPath, errno: code }, `${this.dataPath}: cannot punch holes (${code}); reset zones keep their disk space`);
+        }
+      } else if (isSystemError(e)) {
+        this.failures.report(new BackingStoreError(this.dataPath, 'punch', e));
+      } else {
+        throw e;
       }
+      return false;
     }
   }
 }

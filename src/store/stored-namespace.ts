@@ -14,6 +14,8 @@
  *   a power loss (or a daemon that dies) rolls zones back to it. Zone management is durable and
  *   makes the zone's earlier writes durable.
  * - if persisting a record fails, the engine is rolled back and the error is thrown.
+ * - a failure of the file system underneath (ENOSPC, EDQUOT, EIO) is thrown as BackingStoreError,
+ *   naming the file and the operation, once the state is back to exactly what was stored.
  * - the header's CLEAN flag is cleared (and synced) at open and set at a clean close, so an
  *   unclean shutdown is detected at the next open.
  *
@@ -37,6 +39,7 @@ import { BadRange, FaultTable, RandomFaults } from './faults.js';
 import { fsyncDir } from './io.js';
 import { allocatedRanges } from '../native/libc.js';
 import { NamespaceCore } from './namespace-core.js';
+import { BackingStoreError } from './backing-error.js';
 import { CreateOptions, createNamespace } from './namespace-create.js';
 import { OpenOptions, closeNamespaceFiles, openNamespace, peekHeader } from './namespace-open.js';
 import { startUp } from './recovery.js';
@@ -50,6 +53,7 @@ export { DATA_SUFFIX, META_SUFFIX, UNDO_SUFFIX, namespacePaths } from './paths.j
 export type { CreateOptions } from './namespace-create.js';
 export type { OpenOptions } from './namespace-open.js';
 export type { PowerEvent } from './power.js';
+export { BackingStoreError } from './backing-error.js';
 
 export class StoredNamespace {
   readonly name: string;
@@ -251,9 +255,24 @@ export class StoredNamespace {
   setDetached(on: boolean): void {
     if (on === this.detached) return;
     const h = this.core.sidecar.header;
+    const before = h.flags;
     if (on) h.flags |= Flag.DETACHED;
     else h.flags &= ~Flag.DETACHED;
-    this.core.sidecar.writeHeader();
+    try {
+      this.core.sidecar.writeHeader();
+    } catch (e) {
+      h.flags = before;
+      throw e;
+    }
+  }
+
+  /**
+   * Where backing file-system failures go that no caller is waiting for (freeing a reset zone's
+   * space in the background); by default the log. Failures of a call are thrown to its caller
+   * as BackingStoreError.
+   */
+  onBackgroundFailure(listener: ((e: BackingStoreError) => void) | undefined): void {
+    this.core.failures.listener = listener;
   }
 
   /** Turn the volatile write cache on or off (turning it off flushes first). */

@@ -22,10 +22,10 @@ export class VolatileCache {
   readonly dirty = new Set<number>();
   readonly undo: UndoLog;
 
-  constructor(nrZones: number, undoPath: string, private readonly header: Header) {
+  constructor(nrZones: number, undoPath: string, dataPath: string, private readonly header: Header) {
     this.durable = new Float64Array(nrZones);
     this.durableZrwa = new Float64Array(header.geometry.zrwas !== 0 ? nrZones : 0).fill(-1);
-    this.undo = new UndoLog(undoPath);
+    this.undo = new UndoLog(undoPath, dataPath);
   }
 
   get on(): boolean {

@@ -2,9 +2,14 @@
  * Reads and writes of a namespace's data (docs/format.md §9.1): the data pwrite, then the zone
  * record pwrite, then the acknowledgement. Both are in the kernel's page cache when the caller is
  * answered, so an acknowledged write survives kill -9 of the daemon.
+ *
+ * When the file system refuses (ENOSPC, EIO, ...), a BackingStoreError is thrown with what was
+ * stored: a sequential write keeps the whole LBAs that landed (the write pointer moves over them
+ * and nothing else), a conventional write the bytes that landed; nothing else changes.
  */
 import { Rejection } from '../engine/status.js';
 import { readFully, writeFully } from './io.js';
+import { backingError, bytesWritten } from './backing-error.js';
 import { commitLastChanges } from './commit.js';
 import { readFault, writeFault } from './media-faults.js';
 import { NamespaceCore } from './namespace-core.js';
@@ -23,10 +28,16 @@ export function readData(ns: NamespaceCore, offset: number, buf: Uint8Array, at:
   const nlb = Math.ceil((offset + len) / lba) - slba;
   const r = e.checkRead(slba, nlb) ?? (ns.faults.active ? readFault(ns, slba, nlb) : undefined);
   if (r) return r;
-  if (!e.zoned) {
-    readFully(ns.dataFd, buf, at, len, offset);
-    return len;
+  try {
+    return e.zoned ? readZoned(ns, offset, buf, at, len) : (readFully(ns.dataFd, buf, at, len, offset), len);
+  } catch (err) {
+    throw backingError(ns.dataPath, 'read', err);
   }
+}
+
+function readZoned(ns: NamespaceCore, offset: number, buf: Uint8Array, at: number, len: number): number {
+  const e = ns.engine;
+  const lba = ns.lbaSize;
   let pos = offset;
   let done = 0;
   const end = offset + len;
@@ -69,9 +80,26 @@ export function writeLbas(ns: NamespaceCore, slba: number, buf: Uint8Array, at: 
 
 function commitSequential(ns: NamespaceCore, slba: number, buf: Uint8Array, at: number, nlb: number): void {
   if (ns.cache.on) ns.cache.saveOverwrittenDurable(ns.engine, ns.dataFd, ns.lbaSize, slba, nlb);
-  writeFully(ns.dataFd, buf, at, nlb * ns.lbaSize, slba * ns.lbaSize);
+  try {
+    writeFully(ns.dataFd, buf, at, nlb * ns.lbaSize, slba * ns.lbaSize);
+  } catch (e) {
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.commitWrite(slba, n));
+  }
   ns.engine.commitWrite(slba, nlb);
   commitLastChanges(ns);
+}
+
+/**
+ * The data pwrite of nlb LBAs failed: commit (with `commit`) the whole LBAs that landed before
+ * it, and return the error to throw, with them as stored.
+ */
+function keepLanded(ns: NamespaceCore, e: unknown, nlb: number, commit: (landed: number) => void): unknown {
+  const landed = Math.min(nlb - 1, Math.floor(bytesWritten(e) / ns.lbaSize));
+  if (landed > 0) {
+    commit(landed);
+    commitLastChanges(ns);
+  }
+  return backingError(ns.dataPath, 'write', e, landed * ns.lbaSize);
 }
 
 /**
@@ -100,7 +128,11 @@ export function writeRandom(ns: NamespaceCore, offset: number, buf: Uint8Array, 
   }
   if (n > 0) {
     if (ns.cache.on) ns.cache.undo.save(ns.dataFd, offset, n);
-    writeFully(ns.dataFd, buf, at, n, offset);
+    try {
+      writeFully(ns.dataFd, buf, at, n, offset);
+    } catch (err) {
+      throw backingError(ns.dataPath, 'write', err, bytesWritten(err));
+    }
   }
   return fault;
 }
@@ -117,7 +149,11 @@ export function appendLbas(ns: NamespaceCore, zone: number, buf: Uint8Array, at:
       return f.rejection;
     }
   }
-  writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
+  try {
+    writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
+  } catch (e) {
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.append(zone, n));
+  }
   ns.engine.append(zone, nlb);
   commitLastChanges(ns);
   return lba;
