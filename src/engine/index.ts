@@ -4,3 +4,4 @@ export * from './status.js';
 export * from './zone.js';
 export * from './namespace.js';
 export * from './timers.js';
+export * from './loss-policy.js';

@@ -12,6 +12,7 @@ import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
 import { EventLog } from './event-log.js';
+import type { TraceRecorder } from './trace.js';
 
 export interface NamespaceCore {
   readonly name: string;
@@ -33,4 +34,6 @@ export interface NamespaceCore {
   readonly clock: () => number;
   /** The device's own zone changes (`<name>.events`). */
   readonly events: EventLog;
+  /** Set while `mount --trace` records this namespace's operations (crashtest); else undefined. */
+  trace: TraceRecorder | undefined;
 }

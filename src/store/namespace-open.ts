@@ -96,6 +96,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       log,
       clock,
       events: new EventLog(p.events, readOnly),
+      trace: undefined,
     };
   } catch (e) {
     if (dataFd >= 0) fs.closeSync(dataFd);

@@ -5,6 +5,7 @@
  */
 import { ZonedNamespace } from '../engine/namespace.js';
 import { ZoneAttr } from '../engine/zone.js';
+import { LossPolicy, survivingWrites } from '../engine/loss-policy.js';
 import { Flag, Header } from './format.js';
 import { UndoLog } from './undo-log.js';
 
@@ -20,6 +21,13 @@ export class VolatileCache {
   readonly overwritten = new Set<number>();
   /** Zones written since the last flush (volatile cache on). */
   readonly dirty = new Set<number>();
+  /**
+   * Per dirty zone, the write pointer after each of its writes since the last flush, in order:
+   * what a power loss that keeps a prefix of them can stop at.
+   */
+  readonly unflushed = new Map<number, number[]>();
+  /** ZRWA namespaces: beside each entry of `unflushed`, the window's data end after that write. */
+  readonly unflushedWindow = new Map<number, number[]>();
   readonly undo: UndoLog;
 
   constructor(nrZones: number, undoPath: string, dataPath: string, private readonly header: Header) {
@@ -37,11 +45,25 @@ export class VolatileCache {
     else this.header.flags &= ~Flag.VOLATILE_CACHE;
   }
 
-  /** Zone z's record as loaded: its durable write pointer, and whether it holds cached writes. */
+  /** Zone z's record as loaded: its durable state, and whether it holds cached writes. */
   load(z: number, durableWp: number, wp: number, durableZrwaEnd: number, zrwaEnd: number): void {
     this.durable[z] = durableWp;
-    if (this.durableZrwa.length) this.durableZrwa[z] = durableZrwaEnd;
-    if (durableWp < wp || (this.durableZrwa.length && zrwaEnd > durableZrwaEnd)) this.dirty.add(z);
+    const zrwa = this.durableZrwa.length > 0;
+    if (zrwa) this.durableZrwa[z] = durableZrwaEnd;
+    if (durableWp < wp || (zrwa && zrwaEnd > durableZrwaEnd)) {
+      // The single writes are not on disk: what is cached counts as one write.
+      this.dirty.add(z);
+      this.unflushed.set(z, [wp]);
+      if (zrwa) this.unflushedWindow.set(z, [zrwaEnd]);
+    }
+  }
+
+  /** Everything cached became durable or was lost. */
+  clear(): void {
+    this.dirty.clear();
+    this.unflushed.clear();
+    this.unflushedWindow.clear();
+    this.overwritten.clear();
   }
 
   /** The zone's current state becomes its durable state (a flush, or zone management). */
@@ -56,16 +78,59 @@ export class VolatileCache {
   }
 
   /**
+   * The write pointer each zone keeps through a power loss under `policy`: its durable one,
+   * moved up over the prefix of its unflushed writes the policy keeps.
+   */
+  survivors(policy: LossPolicy): Float64Array {
+    const kept = Float64Array.from(this.durable);
+    for (const [z, ends] of this.unflushed) {
+      const k = survivingWrites(policy, z, ends.length);
+      if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
+    }
+    return kept;
+  }
+
+  /**
+   * ZRWA zones: the window data end each keeps under `policy`, after the same prefix of its
+   * unflushed writes as survivors() (-1: no ZRWA kept). Empty without ZRWA support.
+   */
+  windowSurvivors(policy: LossPolicy): Float64Array {
+    const kept = Float64Array.from(this.durableZrwa);
+    for (const [z, ends] of this.unflushedWindow) {
+      const k = survivingWrites(policy, z, ends.length);
+      if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
+    }
+    return kept;
+  }
+
+  /**
    * The engine changed `zones`: with `durable` (zone management, or the cache off) their durable
-   * write pointers catch up with the write pointers; otherwise written zones become dirty.
+   * state catches up with the current one; otherwise written zones become dirty, and each write
+   * that moved the write pointer (or a ZRWA window's end) is remembered for prefix losses.
    */
   track(engine: ZonedNamespace, zones: number[], durable: boolean): void {
+    const zrwa = this.durableZrwa.length > 0;
     for (const z of zones) {
       if (durable) {
         this.settle(engine, z);
-        this.dirty.delete(z);
-      } else if (this.durable[z]! < engine.wpOf(z) || (this.durableZrwa.length && engine.zrwaEndOf(z) > this.durableZrwa[z]!)) {
-        this.dirty.add(z);
+        if (this.dirty.delete(z)) {
+          this.unflushed.delete(z);
+          this.unflushedWindow.delete(z);
+        }
+        continue;
+      }
+      const wp = engine.wpOf(z);
+      const end = zrwa ? engine.zrwaEndOf(z) : wp;
+      if (!(this.durable[z]! < wp) && !(zrwa && end > this.durableZrwa[z]!)) continue;
+      this.dirty.add(z);
+      const ends = this.unflushed.get(z);
+      const windows = zrwa ? this.unflushedWindow.get(z) : undefined;
+      if (!ends) {
+        this.unflushed.set(z, [wp]);
+        if (zrwa) this.unflushedWindow.set(z, [end]);
+      } else if (ends[ends.length - 1] !== wp || (windows && windows[windows.length - 1] !== end)) {
+        ends.push(wp);
+        windows?.push(end);
       }
     }
   }

@@ -12,6 +12,7 @@ import { StoredNamespace } from '../../src/store/stored-namespace.js';
 import { FormatError, Incompat, Off, crc32Range } from '../../src/store/format.js';
 import { parseEvent } from '../../src/format/events.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { LOSS_ALL, parseLossPolicy } from '../../src/engine/loss-policy.js';
 
 const L = 4096;
 /** 16 zones of 1 MiB (256 LBAs), zone 0 conventional, ZRWA 64 KiB (16 LBAs) flushed by 16 KiB. */
@@ -120,6 +121,34 @@ describe('ZRWA and a power loss with the volatile cache on', () => {
     ns.powerCycle('power-loss');
     expect(ns.engine.wpOf(1)).toBe(ZL + 4);
     expect(lbaBytes(ns, ZL, 5)).toEqual([0x55, 0x11, 0x11, 0x11, 0]);
+    ns.close();
+  });
+
+  it('composes with the loss policies: keep=all keeps the window, prefix keeps it as after some of the writes', () => {
+    const { ns } = fresh(GEO, true);
+    ok(ns.manage('open', 1, { zrwa: true }));
+    ok(ns.write(ZL, blk(0x11, 2), 0, 2 * L));
+    ns.flush();
+    ok(ns.write(ZL + 2, blk(0x22), 0, L));
+    ok(ns.write(ZL + 17, blk(0x33), 0, L)); // implicit flush of 4
+    ns.powerCycle('power-loss', LOSS_ALL);
+    expect([ns.engine.wpOf(1), ns.engine.zrwaEndOf(1)]).toEqual([ZL + 4, ZL + 18]);
+    expect(lbaBytes(ns, ZL + 2)).toEqual([0x22]);
+    ns.flush();
+    // Two unflushed writes: every prefix (none, one, both) is a state a seed can pick.
+    const seen = new Set<string>();
+    for (let seed = 0; seed < 40 && seen.size < 3; seed++) {
+      const { ns: n } = fresh(GEO, true);
+      ok(n.manage('open', 1, { zrwa: true }));
+      ok(n.write(ZL + 3, blk(0x44), 0, L));
+      ok(n.write(ZL + 18, blk(0x55), 0, L));
+      n.powerCycle('power-loss', parseLossPolicy(`prefix:${seed}`));
+      const state = `${n.engine.wpOf(1) - ZL}/${n.engine.zrwaEndOf(1) - ZL}/${lbaBytes(n, ZL + 3)[0]}`;
+      expect(['0/0/0', '0/4/68', '4/19/68']).toContain(state);
+      seen.add(state);
+      n.close();
+    }
+    expect(seen.size).toBe(3);
     ns.close();
   });
 
