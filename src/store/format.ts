@@ -32,8 +32,9 @@ const KNOWN_FLAGS = 0x7f;
 
 /**
  * Feature bits, as in ext4/qcow2: an unknown INCOMPAT bit means this reader must refuse the
- * file; an unknown COMPAT bit can be ignored. Each bit is set only on namespaces that use the
- * feature, so the others stay readable by zonefuse versions that predate it.
+ * file; an unknown COMPAT bit can be ignored (and is cleared by a writer that does not know it).
+ * Each INCOMPAT bit is set only on namespaces that use its feature, so the others stay readable
+ * by zonefuse versions that predate it.
  */
 export const Incompat = Object.freeze({
   /**
@@ -46,6 +47,16 @@ export const Incompat = Object.freeze({
   DEVICE_TIMERS: 1 << 1,
 });
 export const KNOWN_INCOMPAT = Incompat.ZRWA | Incompat.DEVICE_TIMERS;
+
+/** Compatible features (docs/format.md §5.2). */
+export const Compat = Object.freeze({
+  /**
+   * A second copy of the header is the file's last block (at or after layout().size), and
+   * `header_seq` orders the two: a torn header write damages only one (docs/format.md §5.3).
+   */
+  HEADER_COPY: 1 << 0,
+});
+export const KNOWN_COMPAT = 0x1;
 
 export const Off = Object.freeze({
   magic: 0,
@@ -78,7 +89,8 @@ export const Off = Object.freeze({
   nameLength: 64,
   faultsOffset: 208,
   faultsSize: 216,
-  // 220-255 stay free for the header's own bookkeeping (a second copy's sequence number).
+  /** u64, with Compat.HEADER_COPY: incremented at every header write, so the newer copy wins. */
+  headerSeq: 224,
   zrwas: 256,
   zrwafg: 260,
   numzrwa: 264,
@@ -128,6 +140,10 @@ export interface Header {
   name: string;
   /** ms that `clock +SECONDS` added to the device clock (device time = wall time + this). */
   clockOffset: number;
+  /** Known compatible feature bits (Compat); unknown ones are dropped when read. */
+  compat: number;
+  /** Header write sequence number (meaningful with Compat.HEADER_COPY). */
+  headerSeq: number;
 }
 
 export interface ZoneRecord {
@@ -165,7 +181,10 @@ function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-/** Where the extension area starts, and the file's total size, for a geometry. */
+/**
+ * Where the areas start for a geometry, and `size`, where they end: the smallest valid file. With
+ * Compat.HEADER_COPY the header's second copy is the file's last block, at `size` or later.
+ */
 export function layout(nrZones: number, descrExtSize: number): { recordsOffset: number; extOffset: number; faultsOffset: number; size: number } {
   const recordsOffset = HEADER_SIZE;
   const extOffset = align(recordsOffset + nrZones * RECORD_SIZE, 4096);
@@ -202,7 +221,7 @@ export function encodeHeader(h: Header): Buffer {
   v.setUint32(Off.headerSize, HEADER_SIZE, le);
   v.setUint32(Off.recordSize, RECORD_SIZE, le);
   v.setUint32(Off.incompat, incompatFor(g), le);
-  v.setUint32(Off.compat, 0, le);
+  v.setUint32(Off.compat, h.compat & KNOWN_COMPAT, le);
   v.setUint32(Off.flags, h.flags, le);
   v.setUint32(Off.lbaSize, g.lbaSize, le);
   setU64(v, Off.capacity, g.capacity, le);
@@ -223,6 +242,7 @@ export function encodeHeader(h: Header): Buffer {
   setU64(v, Off.extOffset, h.extOffset, le);
   setU64(v, Off.faultsOffset, h.faultsOffset, le);
   v.setUint32(Off.faultsSize, FAULTS_SIZE, le);
+  if (h.compat & Compat.HEADER_COPY) setU64(v, Off.headerSeq, h.headerSeq, le);
   buf.write(h.name, Off.name, Off.nameLength, 'utf8');
   v.setUint32(Off.zrwas, g.zrwas, le);
   v.setUint32(Off.zrwafg, g.zrwafg, le);
@@ -332,6 +352,8 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
   }
   const nameBytes = buf.subarray(Off.name, Off.name + Off.nameLength);
   const nul = nameBytes.indexOf(0);
+  const compat = v.getUint32(Off.compat, le) & KNOWN_COMPAT;
+  const seq = (compat & Compat.HEADER_COPY) !== 0 ? u64(v, Off.headerSeq, le) : 0;
   return {
     endianness: le ? 'little' : 'big',
     version,
@@ -348,6 +370,8 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     faultsOffset,
     name: nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('utf8'),
     clockOffset: Number.isNaN(u64(v, Off.clockOffset, le)) ? 0 : u64(v, Off.clockOffset, le),
+    compat,
+    headerSeq: Number.isNaN(seq) ? 0 : seq,
   };
 }
 
