@@ -110,6 +110,6 @@ function dropStagesFor(m: MountedNamespace, cmd: ControlCommand): void {
   if (v === 'power-cycle' || v === 'shutdown' || ((v === 'reset' || v === 'offline') && cmd.zone === 'all')) {
     m.stages.clear();
   } else if (typeof cmd.zone === 'number' && v !== 'open' && v !== 'close' && v !== 'recommend') {
-    m.stages.drop(cmd.zone);
+    m.stages.dropZone(cmd.zone);
   }
 }

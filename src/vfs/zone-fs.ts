@@ -111,7 +111,7 @@ export class ZoneFs {
 
   fgetattr(fh: number): Attr | number {
     const h = this.handles.get(fh);
-    return h ? h.node.attr() : -E.EBADF;
+    return h ? h.node.attr(h) : -E.EBADF;
   }
 
   readdir(path: string): string[] | number {
@@ -228,7 +228,7 @@ export class ZoneFs {
 
   ftruncate(fh: number, size: number): number {
     const h = this.handles.get(fh);
-    return h ? h.node.truncate(size) : -E.EBADF;
+    return h ? h.node.truncate(size, h) : -E.EBADF;
   }
 
   /** Commit everything staged (used at unmount). */
