@@ -13,6 +13,9 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { execCommand, preloadCommand } from './commands/exec.js';
+import { loadBackend, precheckMount } from './precheck.js';
+import { DEFAULT_BACKEND } from '../fuse/requirements.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
@@ -21,6 +24,7 @@ import {
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
   program
+    .enablePositionalOptions()
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
     .version('0.1.0')
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
@@ -54,8 +58,13 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
-    // Loaded on demand: only mount needs the FUSE binding.
-    .action(async (paths: string[], flags) => (await import('./commands/mount.js')).mountCommand(paths, flags));
+    // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
+    // demand, only by mount.
+    .action(async (paths: string[], flags) => {
+      await precheckMount(DEFAULT_BACKEND, paths.length < 2);
+      const { mountCommand } = await loadBackend(DEFAULT_BACKEND, () => import('./commands/mount.js'));
+      await mountCommand(paths, flags);
+    });
 
   program
     .command('umount')
@@ -171,11 +180,41 @@ export function buildProgram(): Command {
     .action(faultClearCommand);
 
   program
+    .command('map')
+    .description('a map of the zones in the terminal, coloured by state, with the open/active counts and a legend')
+    .argument('<target>', 'mount point (or store directory)')
+    .option('--ns <name>', 'namespace (needed when the mount serves several)')
+    .option('--watch', 'redraw as zones change, until q or Ctrl-C')
+    .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
+    .command('doctor')
+    .description('check what zonefuse needs from this machine, one line each (ok, or missing and the apt package); non-zero if the default mount would fail')
+    .option('--no-probe', 'do not read the kernel\'s FUSE INIT request (as root, doctor mounts an empty FUSE file system for a moment to read it)')
+    .action(async (flags: { probe: boolean }) => (await import('./commands/doctor.js')).doctorCommand(flags));
+
+  program
     .command('check')
     .description('verify a store offline: headers, records, counters, write pointers, data above write pointers')
     .argument('<store>', 'store directory')
     .option('--repair', 'fix what is safe to fix, and say what was done')
     .action(checkCommand);
+
+  program
+    .command('exec')
+    .description('run a command with the compatibility library preloaded: to it, namespace files are zoned block devices (blkzone, zbd, fio)')
+    .usage('[--] <command> [args...]')
+    .argument('<command>', 'the program to run (looked up in PATH)')
+    .argument('[args...]', 'its arguments, passed unchanged')
+    .helpOption('-h, --help', 'display help for command (put -- before the command to pass -h to it)')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(execCommand);
+
+  program
+    .command('preload')
+    .description('print the path of the compatibility library (for LD_PRELOAD= in scripts)')
+    .action(preloadCommand);
 
   return program;
 }

@@ -1,12 +1,23 @@
 /** Whole-buffer pread/pwrite (the sidecar and the data file are only ever accessed this way). */
 import * as fs from 'node:fs';
 
+/**
+ * Write all of buf[off, off+len) at pos. A failure (ENOSPC after a short write, EIO) is thrown
+ * with `bytesWritten` set on the error: how much of the buffer reached the file before it.
+ */
 export function writeFully(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
-  while (len > 0) {
-    const n = fs.writeSync(fd, buf, off, len, pos);
-    off += n;
-    len -= n;
-    pos += n;
+  let written = 0;
+  try {
+    while (len > 0) {
+      const n = fs.writeSync(fd, buf, off, len, pos);
+      off += n;
+      len -= n;
+      pos += n;
+      written += n;
+    }
+  } catch (e) {
+    if (e instanceof Error) Object.assign(e, { bytesWritten: written });
+    throw e;
   }
 }
 

@@ -7,9 +7,12 @@
  * `<name>.undo`, append-only, little-endian: per entry u64 offset, u32 length, u32 CRC-32 of the
  * data, then the data. Emptied at every flush. An entry is written before the overwrite it
  * covers; a torn last entry (its overwrite never happened) fails its CRC and is ignored.
+ * File-system failures are thrown as BackingStoreError naming the file.
  */
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { backingError } from './backing-error.js';
+import { readFully, writeFully } from './io.js';
 
 const ENTRY_HEADER = 16;
 
@@ -17,12 +20,16 @@ export class UndoLog {
   private fd = -1;
   private size = 0;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, private readonly dataPath: string) {}
 
   private open(): number {
     if (this.fd < 0) {
-      this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-      this.size = fs.fstatSync(this.fd).size;
+      try {
+        this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+        this.size = fs.fstatSync(this.fd).size;
+      } catch (e) {
+        throw backingError(this.path, 'write', e);
+      }
     }
     return this.fd;
   }
@@ -31,24 +38,42 @@ export class UndoLog {
   save(dataFd: number, offset: number, length: number): void {
     const fd = this.open();
     const entry = Buffer.alloc(ENTRY_HEADER + length);
-    const n = fs.readSync(dataFd, entry, ENTRY_HEADER, length, offset);
-    if (n < length) entry.fill(0, ENTRY_HEADER + n);
+    try {
+      readFully(dataFd, entry, ENTRY_HEADER, length, offset);
+    } catch (e) {
+      throw backingError(this.dataPath, 'read', e);
+    }
     entry.writeBigUInt64LE(BigInt(offset), 0);
     entry.writeUInt32LE(length, 8);
     entry.writeUInt32LE(crc32(entry.subarray(ENTRY_HEADER)), 12);
-    fs.writeSync(fd, entry, 0, entry.length, this.size);
+    try {
+      writeFully(fd, entry, 0, entry.length, this.size);
+    } catch (e) {
+      // A torn entry would hide every later one from replay: cut it off (shrinking needs no space).
+      try {
+        fs.ftruncateSync(fd, this.size);
+      } catch {
+        // Then it fails its CRC at replay and its overwrite, which is refused, never happens.
+      }
+      throw backingError(this.path, 'write', e);
+    }
     this.size += entry.length;
   }
 
   /**
    * Restore every saved pre-image, newest first, then empty the log. `sync` runs between the two
    * so that a host crash cannot lose the restored data after the log is gone. Returns the count.
+   * On a failure the log is kept whole, so that a later replay can finish the job.
    */
   replay(dataFd: number, sync?: () => void): number {
     if (this.fd < 0 && !fs.existsSync(this.path)) return 0;
     const fd = this.open();
     const all = Buffer.alloc(this.size);
-    fs.readSync(fd, all, 0, this.size, 0);
+    try {
+      readFully(fd, all, 0, this.size, 0);
+    } catch (e) {
+      throw backingError(this.path, 'read', e);
+    }
     const entries: Array<[number, Buffer]> = [];
     for (let at = 0; at + ENTRY_HEADER <= all.length;) {
       const offset = Number(all.readBigUInt64LE(at));
@@ -58,9 +83,13 @@ export class UndoLog {
       entries.push([offset, data]);
       at += ENTRY_HEADER + len;
     }
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [offset, data] = entries[i]!;
-      fs.writeSync(dataFd, data, 0, data.length, offset);
+    try {
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [offset, data] = entries[i]!;
+        writeFully(dataFd, data, 0, data.length, offset);
+      }
+    } catch (e) {
+      throw backingError(this.dataPath, 'write', e);
     }
     if (entries.length > 0) sync?.();
     this.clear();
@@ -69,7 +98,11 @@ export class UndoLog {
 
   clear(): void {
     if (this.fd < 0 && !fs.existsSync(this.path)) return;
-    fs.ftruncateSync(this.open(), 0);
+    try {
+      fs.ftruncateSync(this.open(), 0);
+    } catch (e) {
+      throw backingError(this.path, 'truncate', e);
+    }
     this.size = 0;
   }
 

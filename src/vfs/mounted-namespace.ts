@@ -1,9 +1,10 @@
 /**
  * Per-namespace mount state shared by its namespace file, zone files and control files:
- * modification times, staged partial LBAs, the `errors` log and the refusal helpers.
+ * modification times, staged partial LBAs, the `errors` log and the refusal helpers, and what a
+ * failure of the file system under the store becomes (PRODUCT.md §12).
  */
 import { Rejection, ERRNO } from '../engine/status.js';
-import { StoredNamespace } from '../store/stored-namespace.js';
+import { BackingStoreError, StoredNamespace } from '../store/stored-namespace.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
 import { StageHost, StageTable } from './staging.js';
@@ -20,12 +21,15 @@ export class MountedNamespace implements StageHost {
   generation = 0;
   /** Detached or deleted: every handle still open on it fails with EIO. */
   gone = false;
+  /** Counts every change the mount makes to the namespace (zones.bin's generation). */
+  changes = 0;
   private readonly debug: boolean;
 
   constructor(readonly name: string, readonly ns: StoredNamespace, now: number, readonly log: Logger) {
     this.zoneMtime = new Float64Array(ns.engine.nrZones).fill(now);
     this.mtime = now;
     this.debug = log.isLevelEnabled('debug');
+    ns.onBackgroundFailure((e) => void this.failed(e));
   }
 
   get zonesDir(): string {
@@ -33,6 +37,7 @@ export class MountedNamespace implements StageHost {
   }
 
   touch(zone: number, now = Date.now()): void {
+    this.changes++;
     this.mtime = now;
     if (zone >= 0) this.zoneMtime[zone] = now;
   }
@@ -61,6 +66,31 @@ export class MountedNamespace implements StageHost {
     this.log.info({ ns: this.name, op: r.op, zone: r.zone, lba: r.lba, wp: r.wp, status: r.status.name, code: r.status.code, errno: name },
       `${r.op} refused: ${r.status.name}: ${r.detail}`);
     return -code;
+  }
+
+  /**
+   * The file system under the store failed an operation (ENOSPC, EDQUOT, EIO): one `errors` line
+   * and one error-level log line naming the file, the operation and the error; returns the bytes
+   * the request stored before the failure when there are any (a short write, acknowledged),
+   * otherwise -errno. Anything that is not such a failure is a bug and is thrown on.
+   */
+  failed(e: unknown): number {
+    if (!(e instanceof BackingStoreError)) throw e;
+    const stored = e.stored > 0 ? `; ${e.stored} bytes of the request were stored` : '';
+    this.errors.add(`${e.message}${stored} errno=${e.code}`);
+    this.log.error({ ns: this.name, file: e.file, op: e.op, errno: e.code, stored: e.stored }, `${e.message}${stored}`);
+    return e.stored > 0 ? e.stored : -e.errno;
+  }
+
+  /**
+   * A store write at byte `pos` of zone z (-1: not zoned) failed after `done` bytes of the same
+   * request were stored: account for what the failed call still stored, then as failed().
+   */
+  writeFailed(e: unknown, z: number, pos: number, done: number): number {
+    if (!(e instanceof BackingStoreError)) throw e;
+    if (e.stored > 0) this.wrote(z, pos, e.stored);
+    e.stored += done;
+    return this.failed(e);
   }
 
   /** A file-interface refusal that is not a device status. */

@@ -54,15 +54,25 @@ export class NamespaceFile implements Node {
         return m.refuse(`O_DIRECT write at byte ${pos} of ${len} bytes is not LBA aligned (${lba})`, E.EINVAL);
       }
       const z = e.zoned ? e.zoneOf(pos / lba) : -1;
-      const r = z < 0 || e.isConventional(z)
-        ? ns.writeRandom(pos, buf, 0, len)
-        : ns.write(pos / lba, buf, 0, len);
+      let r;
+      try {
+        r = z < 0 || e.isConventional(z)
+          ? ns.writeRandom(pos, buf, 0, len)
+          : ns.write(pos / lba, buf, 0, len);
+      } catch (err) {
+        return m.writeFailed(err, z, pos, 0);
+      }
       if (r) return m.rejected(r);
       m.wrote(z, pos, len);
       return len;
     }
     if (!e.zoned) {
-      const r = ns.writeRandom(pos, buf, 0, len);
+      let r;
+      try {
+        r = ns.writeRandom(pos, buf, 0, len);
+      } catch (err) {
+        return m.writeFailed(err, -1, pos, 0);
+      }
       if (r) return m.rejected(r);
       m.wrote(-1, pos, len);
       return len;
@@ -74,12 +84,16 @@ export class NamespaceFile implements Node {
       const z = Math.floor(p / ns.zoneBytes);
       const seg = Math.min(len - done, (z + 1) * ns.zoneBytes - p);
       let r: number;
-      if (e.isConventional(z)) {
-        const rej = ns.writeRandom(p, buf, done, seg);
-        r = rej ? m.rejected(rej) : seg;
-        if (r > 0) m.wrote(z, p, seg);
-      } else {
-        r = m.stages.write(h, z, p, buf, done, seg, false);
+      try {
+        if (e.isConventional(z)) {
+          const rej = ns.writeRandom(p, buf, done, seg);
+          r = rej ? m.rejected(rej) : seg;
+          if (r > 0) m.wrote(z, p, seg);
+        } else {
+          r = m.stages.write(h, z, p, buf, done, seg, false);
+        }
+      } catch (err) {
+        return m.writeFailed(err, z, p, done);
       }
       if (r < 0) return done > 0 ? done : r;
       done += r;

@@ -38,6 +38,8 @@ export interface StageHost {
   refuse(why: string, errno: number): number;
   wrote(z: number, pos: number, len: number): void;
   touch(z: number): void;
+  failed(e: unknown): number;
+  writeFailed(e: unknown, z: number, pos: number, done: number): number;
 }
 
 export class StageTable {
@@ -106,7 +108,14 @@ export class StageTable {
       st.len += take;
       done = take;
       if (st.len === lba) {
-        const r = this.commit(st);
+        let r: number;
+        try {
+          r = this.commit(st);
+        } catch (err) {
+          // The stage is kept as it was before this write, which stored nothing.
+          st.len -= take;
+          return host.writeFailed(err, z, st.start, 0);
+        }
         if (r < 0) return r;
       }
       if (done === len) return done;
@@ -115,7 +124,12 @@ export class StageTable {
     const whole = rest - (rest % lba);
     const at = p + done;
     if (whole > 0) {
-      const r = ns.write(at / lba, buf, off + done, whole);
+      let r;
+      try {
+        r = ns.write(at / lba, buf, off + done, whole);
+      } catch (err) {
+        return host.writeFailed(err, z, at, done);
+      }
       if (r) return done > 0 ? done : host.rejected(r);
       host.wrote(z, at, whole);
       done += whole;
@@ -135,13 +149,23 @@ export class StageTable {
     return done;
   }
 
-  /** Zero-pad and commit a staged LBA; a stale stage gets the device's refusal. */
+  /**
+   * Zero-pad and commit a staged LBA; a stale stage gets the device's refusal. If the file
+   * system under the store fails the write, the stage stays (a later flush or close tries again)
+   * and the error is thrown.
+   */
   commit(st: Stage): number {
     const host = this.host;
     this.remove(st);
     st.buf.fill(0, st.len);
     const lba = host.ns.lbaSize;
-    const r = host.ns.write(st.start / lba, st.buf, 0, lba);
+    let r;
+    try {
+      r = host.ns.write(st.start / lba, st.buf, 0, lba);
+    } catch (e) {
+      this.stages.push(st);
+      throw e;
+    }
     if (r) {
       return host.rejected({
         ...r,
@@ -162,8 +186,14 @@ export class StageTable {
         const r = this.commit(st);
         if (r < 0 && result === 0) result = r;
       } catch (e) {
-        this.host.log.error({ err: e, ns: this.host.name }, 'committing a partial LBA failed');
-        if (result === 0) result = -E.EIO;
+        let r: number;
+        try {
+          r = this.host.failed(e);
+        } catch {
+          this.host.log.error({ err: e, ns: this.host.name }, 'committing a partial LBA failed');
+          r = -E.EIO;
+        }
+        if (result === 0) result = r;
       }
     }
     return result;

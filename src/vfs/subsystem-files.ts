@@ -5,7 +5,7 @@
 import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
 import { CommandSyntaxError, commandLines } from '../control/commands.js';
 import { Store, StoreError } from '../store/store.js';
-import { StoredNamespace } from '../store/stored-namespace.js';
+import { BackingStoreError, StoredNamespace } from '../store/stored-namespace.js';
 import { FormatError } from '../store/format.js';
 import { GeometryError } from '../engine/geometry.js';
 import { formatSubsystemInfo } from '../format/info.js';
@@ -59,6 +59,7 @@ export class Subsystem {
         if (err instanceof StoreError) return this.refuse(`ctl "${line}": ${err.message}`, E[err.code]);
         if (err instanceof GeometryError) return this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
         if (err instanceof FormatError) return this.refuse(`ctl "${line}": ${err.message}`, E.EIO);
+        if (err instanceof BackingStoreError) return this.refuse(`ctl "${line}": ${err.message}`, err.errno, 'error');
         throw err;
       }
       this.log.info({ cmd: line }, `subsystem: ${line}`);
@@ -92,10 +93,10 @@ export class Subsystem {
     }
   }
 
-  private refuse(why: string, errno: number): number {
+  private refuse(why: string, errno: number, level: 'info' | 'error' = 'info'): number {
     const name = errnoName(errno);
     this.errors.add(`${why} errno=${name}`);
-    this.log.info({ errno: name }, why);
+    this.log[level]({ errno: name }, why);
     return -errno;
   }
 }

@@ -98,7 +98,12 @@ export class ZoneFile implements Node {
       if (h.direct && (pos % lba !== 0 || len % lba !== 0)) {
         return m.refuse(`O_DIRECT write to zone ${z} at offset ${pos} of ${len} bytes is not LBA aligned (${lba})`, E.EINVAL);
       }
-      const r = ns.writeRandom(zoneStart + pos, buf, 0, len);
+      let r;
+      try {
+        r = ns.writeRandom(zoneStart + pos, buf, 0, len);
+      } catch (err) {
+        return m.writeFailed(err, z, zoneStart + pos, 0);
+      }
       if (r) return m.rejected(r);
       m.wrote(z, zoneStart + pos, len);
       return len;
@@ -132,7 +137,12 @@ export class ZoneFile implements Node {
       if (pos % lba !== 0 || len % lba !== 0) {
         return m.refuse(`O_DIRECT write to zone ${z} at offset ${pos} of ${len} bytes is not LBA aligned (${lba})`, E.EINVAL);
       }
-      const r = ns.write((zoneStart + pos) / lba, buf, 0, len);
+      let r;
+      try {
+        r = ns.write((zoneStart + pos) / lba, buf, 0, len);
+      } catch (err) {
+        return m.writeFailed(err, z, zoneStart + pos, 0);
+      }
       if (r) return m.rejected(r);
       m.wrote(z, zoneStart + pos, len);
       return len;

@@ -5,12 +5,14 @@
  *   /NAME              namespace file: device semantics (namespace-file.ts, PRODUCT.md §4)
  *   /NAME.zones/N      zone files: zonefs semantics (zone-file.ts, PRODUCT.md §5)
  *   /NAME.zones/{info,report,report.json,ctl,errors,faults}   control files (control-files.ts, §3)
+ *   /NAME.zones/zones.bin   binary zone report, read live (zones-bin-file.ts, docs/zones-bin.md)
  *   /{ctl,info,errors} the subsystem's files (subsystem-files.ts)
  *
  * Buffered writers' partial LBAs are staged per zone (staging.ts). Every operation returns a
- * result or a negative errno and never throws for a refused request.
+ * result or a negative errno and never throws for a refused request, nor for a failure of the
+ * file system under the store (that is an errno, an `errors` line and a log line, §12).
  */
-import { StoredNamespace } from '../store/stored-namespace.js';
+import { BackingStoreError, StoredNamespace } from '../store/stored-namespace.js';
 import { Store } from '../store/store.js';
 import { Logger } from '../log.js';
 import { Attr, Owner } from './attr.js';
@@ -20,6 +22,7 @@ import { RootDir, ZoneDir } from './directories.js';
 import { NamespaceFile } from './namespace-file.js';
 import { ZoneFile } from './zone-file.js';
 import { CONTROL_FILES, ControlFile } from './control-files.js';
+import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
 
@@ -58,6 +61,7 @@ export class ZoneFs {
     if (ns.engine.zoned) {
       this.byPath.set('/' + m.zonesDir, new ZoneDir(this.owner, m));
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, new ControlFile(this.owner, m, c));
+      this.byPath.set(`/${m.zonesDir}/${ZONES_BIN}`, new ZonesBinFile(this.owner, m));
     }
   }
 
@@ -71,6 +75,7 @@ export class ZoneFs {
     this.byPath.delete('/' + name);
     this.byPath.delete('/' + m.zonesDir);
     for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
+    this.byPath.delete(`/${m.zonesDir}/${ZONES_BIN}`);
   }
 
   /** Handles open on a namespace (its file, zone files or control files). */
@@ -106,12 +111,32 @@ export class ZoneFs {
 
   getattr(path: string): Attr | number {
     const node = this.resolve(path);
-    return node ? node.attr() : -E.ENOENT;
+    return node ? this.attrOf(node) : -E.ENOENT;
   }
 
   fgetattr(fh: number): Attr | number {
     const h = this.handles.get(fh);
-    return h ? h.node.attr(h) : -E.EBADF;
+    return h ? this.attrOf(h.node, h) : -E.EBADF;
+  }
+
+  private attrOf(node: Node, h?: Handle): Attr | number {
+    try {
+      return node.attr(h);
+    } catch (e) {
+      return this.failed(node, e);
+    }
+  }
+
+  /**
+   * An operation on `node` failed in the file system under the store: its namespace's `errors`
+   * file and the log get one line each, the caller the errno (or the bytes a write stored first).
+   * Anything else is a bug and is thrown on.
+   */
+  private failed(node: Node | undefined, e: unknown): number {
+    if (node?.m) return node.m.failed(e);
+    if (!(e instanceof BackingStoreError)) throw e;
+    this.log.error({ file: e.file, op: e.op, errno: e.code }, e.message);
+    return -e.errno;
   }
 
   readdir(path: string): string[] | number {
@@ -156,7 +181,12 @@ export class ZoneFs {
   release(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return 0;
-    const r = this.commitStages(h);
+    let r: number;
+    try {
+      r = this.commitStages(h);
+    } catch (e) {
+      r = this.failed(h.node, e);
+    }
     this.handles.delete(fh);
     return r < 0 ? r : 0;
   }
@@ -165,22 +195,23 @@ export class ZoneFs {
   flush(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return 0;
-    return this.commitStages(h);
+    try {
+      return this.commitStages(h);
+    } catch (e) {
+      return this.failed(h.node, e);
+    }
   }
 
   fsync(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
     if (this.stale(h)) return -E.EIO;
-    const r = this.commitStages(h);
-    if (r < 0) return r;
-    const m = h.node.m;
-    if (!m) return 0;
     try {
-      m.ns.flush();
+      const r = this.commitStages(h);
+      if (r < 0) return r;
+      h.node.m?.ns.flush();
     } catch (e) {
-      this.log.error({ err: e, ns: m.name }, 'flush failed');
-      return -E.EIO;
+      return this.failed(h.node, e);
     }
     return 0;
   }
@@ -209,7 +240,11 @@ export class ZoneFs {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
     if (this.stale(h)) return -E.EIO;
-    return h.node.read(h, buf, len, pos);
+    try {
+      return h.node.read(h, buf, len, pos);
+    } catch (e) {
+      return this.failed(h.node, e);
+    }
   }
 
   write(fh: number, buf: Buffer, len: number, pos: number): number {
@@ -218,21 +253,39 @@ export class ZoneFs {
     if (!h.writable) return -E.EBADF;
     if (this.stale(h)) return -E.EIO;
     if (len === 0) return 0;
-    return h.node.write(h, buf, len, pos);
+    try {
+      return h.node.write(h, buf, len, pos);
+    } catch (e) {
+      return this.failed(h.node, e);
+    }
   }
 
   truncate(path: string, size: number): number {
     const node = this.resolve(path);
-    return node ? node.truncate(size) : -E.ENOENT;
+    return node ? this.truncateNode(node, size) : -E.ENOENT;
   }
 
   ftruncate(fh: number, size: number): number {
     const h = this.handles.get(fh);
-    return h ? h.node.truncate(size, h) : -E.EBADF;
+    return h ? this.truncateNode(h.node, size, h) : -E.EBADF;
+  }
+
+  private truncateNode(node: Node, size: number, h?: Handle): number {
+    try {
+      return node.truncate(size, h);
+    } catch (e) {
+      return this.failed(node, e);
+    }
   }
 
   /** Commit everything staged (used at unmount). */
   commitAll(): void {
-    for (const h of this.handles.values()) this.commitStages(h);
+    for (const h of this.handles.values()) {
+      try {
+        this.commitStages(h);
+      } catch (e) {
+        this.failed(h.node, e);
+      }
+    }
   }
 }

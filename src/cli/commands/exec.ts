@@ -1,0 +1,64 @@
+/**
+ * `zonefuse exec [--] CMD [ARGS...]` and `zonefuse preload` (PRODUCT.md §8): run a program with
+ * the compatibility library preloaded, so the namespace files of zonefuse mounts are zoned block
+ * devices to it; print the library's path for LD_PRELOAD= in scripts.
+ */
+import { spawn } from 'node:child_process';
+import { constants as os } from 'node:os';
+import { CliError } from '../target.js';
+import { NativePiece, NativeUnavailableError, nativeArtifact } from '../../native/artifacts.js';
+
+/** Built by native/preload/build.sh (scripts/setup and prepack run it). */
+export const PRELOAD_LIBRARY: NativePiece = {
+  name: 'preload', file: 'libzonefuse-preload.so', usedFor: 'the compatibility library for zoned tools',
+};
+
+export function preloadLibrary(): string {
+  try {
+    return nativeArtifact(PRELOAD_LIBRARY);
+  } catch (e) {
+    if (e instanceof NativeUnavailableError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+export function preloadCommand(): void {
+  process.stdout.write(preloadLibrary() + '\n');
+}
+
+/** LD_PRELOAD with the library first, keeping what the caller preloads already. */
+export function preloadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const lib = preloadLibrary();
+  const others = (env.LD_PRELOAD ?? '').split(/[: ]+/).filter((p) => p !== '' && p !== lib);
+  return { ...env, LD_PRELOAD: [lib, ...others].join(':') };
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+/** Runs CMD; exits with its status, or dies of the signal that killed it, as a shell would report. */
+export async function execCommand(cmd: string, args: string[]): Promise<void> {
+  const env = preloadEnv();
+  const child = spawn(cmd, args, { stdio: 'inherit', env });
+  // The terminal's signals reach the child directly; forward the ones sent to us alone.
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>((resolve) => {
+    child.on('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  for (const s of FORWARDED) process.off(s, forward);
+  if (result.error) {
+    const notFound = result.error.code === 'ENOENT';
+    process.stderr.write(`zonefuse: ${cmd}: ${notFound ? 'command not found' : result.error.message}\n`);
+    process.exitCode = notFound ? 127 : 126;
+    return;
+  }
+  if (result.signal) {
+    process.kill(process.pid, result.signal);
+    process.exitCode = 128 + (os.signals[result.signal] ?? 0);
+    return;
+  }
+  process.exitCode = result.code ?? 1;
+}

@@ -1,0 +1,102 @@
+/**
+ * Flush, power events and the volatile write cache switch (docs/format.md §9.5): what a flush
+ * makes durable, what a power loss discards (write pointers back to their durable values, the
+ * lost data punched, the undo log replayed) and the spec's shutdown transition.
+ */
+import * as fs from 'node:fs';
+import { commitLastChanges } from './commit.js';
+import { backingError } from './backing-error.js';
+import { NamespaceCore } from './namespace-core.js';
+
+export type PowerEvent = 'power-loss' | 'shutdown';
+
+/**
+ * Make everything acknowledged so far durable: for the emulated device (the volatile cache's
+ * contents) and on the host (data and sidecar synced).
+ */
+export function flush(ns: NamespaceCore): void {
+  const { cache, engine } = ns;
+  ns.reclaimer.drain();
+  // Data first: a durable write pointer may only move over data that is on disk, and a failed
+  // sync must leave the cache (and the undo log) as it was.
+  syncData(ns);
+  if (cache.dirty.size > 0) {
+    const zones = [...cache.dirty];
+    const before = zones.map((z) => cache.durable[z]!);
+    for (const z of zones) cache.durable[z] = engine.wpOf(z);
+    try {
+      ns.sidecar.writeZones(zones);
+    } catch (e) {
+      zones.forEach((z, i) => (cache.durable[z] = before[i]!));
+      try {
+        ns.sidecar.writeZones(zones);
+      } catch {
+        // The sidecar cannot be written at all; the in-memory state is the last good one.
+      }
+      throw e;
+    }
+    cache.dirty.clear();
+  }
+  if (cache.on) cache.undo.clear();
+  ns.sidecar.sync();
+}
+
+function syncData(ns: NamespaceCore): void {
+  try {
+    fs.fdatasyncSync(ns.dataFd);
+  } catch (e) {
+    throw backingError(ns.dataPath, 'flush', e);
+  }
+}
+
+/** Turn the volatile write cache on or off (turning it off flushes first). */
+export function setVolatileCache(ns: NamespaceCore, on: boolean): void {
+  if (on === ns.cache.on) return;
+  if (!on) flush(ns);
+  ns.cache.on = on;
+  try {
+    ns.sidecar.writeHeader();
+  } catch (e) {
+    ns.cache.on = !on;
+    throw e;
+  }
+}
+
+/**
+ * Simulate a power event while running. 'shutdown': the spec's shutdown (flush, then open
+ * zones → Closed or Empty). 'power-loss': with the volatile cache on, everything written since
+ * the last flush is lost (write pointers roll back, the data reads as zeros), then the
+ * power-up transitions apply. Returns the zones that changed.
+ */
+export function powerCycle(ns: NamespaceCore, event: PowerEvent): number[] {
+  if (event === 'shutdown') {
+    flush(ns);
+    return shutdownTransition(ns);
+  }
+  losePower(ns);
+  const changed = ns.engine.powerCycleTransition();
+  ns.sidecar.writeZones(changed);
+  return changed;
+}
+
+/** Roll every zone back to its last flush; returns how many zones lost writes. */
+export function losePower(ns: NamespaceCore): number {
+  const { cache, engine } = ns;
+  const lost = new Map<number, number>();
+  for (const z of cache.dirty) lost.set(z, engine.wpOf(z));
+  const changed = engine.powerLoss(cache.durable);
+  commitLastChanges(ns, false, true);
+  ns.reclaimer.punchZonesAbove(lost);
+  const undone = cache.undo.replay(ns.dataFd, () => syncData(ns));
+  cache.dirty.clear();
+  if (changed.length > 0 || undone > 0) {
+    ns.log.info({ zones: lost.size, conventionalWritesUndone: undone }, 'power loss: writes since the last flush discarded');
+  }
+  return lost.size;
+}
+
+/** The spec's shutdown transitions without closing (open zones → Closed or Empty). */
+export function shutdownTransition(ns: NamespaceCore): number[] {
+  ns.engine.powerCycleTransition();
+  return commitLastChanges(ns, false, true);
+}

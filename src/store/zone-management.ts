@@ -1,0 +1,87 @@
+/**
+ * Zone management commands and zone-level faults (docs/format.md §9.1). Zone management is
+ * durable: the records are written with durable_wp = wp, which also makes the zone's earlier
+ * cached writes durable. A reset frees the zone's space in the background.
+ */
+import { Rejection } from '../engine/status.js';
+import { ZoneAttr, ZoneState } from '../engine/zone.js';
+import { FaultCommand, ZoneCommand } from '../engine/namespace.js';
+import { commitLastChanges } from './commit.js';
+import { clearMediaFaults, listMediaFaults } from './media-faults.js';
+import { NamespaceCore } from './namespace-core.js';
+
+export function manage(ns: NamespaceCore, cmd: ZoneCommand, zone: number | 'all'): Rejection | undefined {
+  const r = ns.engine.manage(cmd, zone);
+  if (r) return r;
+  const changed = commitLastChanges(ns, false, true);
+  if (cmd === 'reset') ns.reclaimer.punchZones(changed);
+  return undefined;
+}
+
+export function setDescriptorExtension(ns: NamespaceCore, zone: number, data: Uint8Array): Rejection | undefined {
+  const r = ns.engine.setDescriptorExtension(zone, data);
+  if (r) return r;
+  ns.sidecar.forgetExtension(zone);
+  commitLastChanges(ns, true, true);
+  return undefined;
+}
+
+export function injectFault(ns: NamespaceCore, kind: FaultCommand, zone: number): Rejection | undefined {
+  const r = ns.engine.injectFault(kind, zone);
+  if (r) return r;
+  commitLastChanges(ns, false, true);
+  return undefined;
+}
+
+export function clearFault(ns: NamespaceCore, zone: number): Rejection | undefined {
+  const r = ns.engine.clearFault(zone);
+  if (r) return r;
+  ns.reclaimer.punchZones(commitLastChanges(ns, false, true));
+  return undefined;
+}
+
+/** Set or clear a Reset/Finish Zone Recommended attribute. */
+export function setRecommendation(ns: NamespaceCore, zone: number, which: 'reset' | 'finish', on: boolean): Rejection | undefined {
+  const r = ns.engine.setRecommendation(zone, which === 'reset' ? ZoneAttr.RZR : ZoneAttr.FZR, on);
+  if (r) return r;
+  commitLastChanges(ns, false, true);
+  return undefined;
+}
+
+/** Every injected fault, as ctl commands that would set it again. */
+export function listFaults(ns: NamespaceCore): string[] {
+  const e = ns.engine;
+  const out = listMediaFaults(ns);
+  for (let z = e.convZones; z < e.nrZones; z++) {
+    const s = e.stateOf(z);
+    if (s === ZoneState.READ_ONLY) out.push(`readonly ${z}`);
+    if (s === ZoneState.OFFLINE) out.push(`offline ${z}`);
+    const a = e.attrsOf(z);
+    if (a & ZoneAttr.RZR) out.push(`recommend reset ${z}`);
+    if (a & ZoneAttr.FZR) out.push(`recommend finish ${z}`);
+  }
+  return out;
+}
+
+/**
+ * Remove every injected fault: bad ranges, random mode, recommendations, and Read Only or
+ * Offline zones (they come back Empty, their data discarded). Returns how many were removed.
+ */
+export function clearFaults(ns: NamespaceCore): number {
+  const e = ns.engine;
+  let n = clearMediaFaults(ns);
+  for (let z = e.convZones; z < e.nrZones; z++) {
+    const s = e.stateOf(z);
+    if (s === ZoneState.READ_ONLY || s === ZoneState.OFFLINE) {
+      if (!clearFault(ns, z)) n++;
+    }
+    for (const which of ['reset', 'finish'] as const) {
+      const bit = which === 'reset' ? ZoneAttr.RZR : ZoneAttr.FZR;
+      if (e.attrsOf(z) & bit) {
+        setRecommendation(ns, z, which, false);
+        n++;
+      }
+    }
+  }
+  return n;
+}

@@ -1,0 +1,55 @@
+/**
+ * `/NAME.zones/zones.bin` (docs/zones-bin.md): the binary zone report. Unlike the text control
+ * files it is not a snapshot taken at open: every read is answered from the live engine and
+ * encodes only the records it covers, so a client can read one zone of 100,000 for the price of
+ * one record, and reading the header again shows whether anything changed (the generation).
+ */
+import { randomInt } from 'node:crypto';
+import { readZonesBin, zonesBinSize } from '../format/zones-bin.js';
+import { Attr, Owner, fileAttr } from './attr.js';
+import { Handle, Node } from './node.js';
+import { MountedNamespace } from './mounted-namespace.js';
+import { E } from './errno.js';
+
+export const ZONES_BIN = 'zones.bin';
+
+export class ZonesBinFile implements Node {
+  readonly holdsData = false;
+  /** High half of the generation: new for every mount (and attach) of the namespace. */
+  private readonly epoch = BigInt(randomInt(1, 0xffffffff)) << 32n;
+
+  constructor(private readonly owner: Owner, readonly m: MountedNamespace) {}
+
+  get engine(): MountedNamespace['ns']['engine'] {
+    return this.m.ns.engine;
+  }
+
+  /** Changes with every zone change the mount makes (MountedNamespace.touch), power cycles included. */
+  get generation(): bigint {
+    return this.epoch | BigInt(this.m.changes >>> 0);
+  }
+
+  attr(): Attr {
+    return fileAttr(this.owner, 0o444, zonesBinSize(this.engine.nrZones), 0, 4096, this.m.mtime);
+  }
+
+  open(h: Handle): number {
+    return h.writable ? -E.EACCES : 0;
+  }
+
+  read(_h: Handle, buf: Buffer, len: number, pos: number): number {
+    return readZonesBin(this, buf, len, pos);
+  }
+
+  write(): number {
+    return -E.EBADF;
+  }
+
+  truncate(): number {
+    return -E.EACCES;
+  }
+
+  readdir(): number {
+    return -E.ENOTDIR;
+  }
+}

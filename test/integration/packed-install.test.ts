@@ -1,0 +1,153 @@
+/**
+ * zonefuse as a user outside this checkout gets it: `npm pack`, then `npm install -g` of the
+ * tarball into a temporary prefix, and a temporary project that depends on the tarball. Both
+ * installs run with --offline, an empty npm cache and --ignore-scripts: the tarball must carry
+ * everything (bundled dependencies with their prebuilt binaries, our own native pieces built at
+ * pack time), with no network and no install script. Then the installed command mounts, the
+ * data goes through the mount, and the library is imported from the temporary project.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ChildProcess, execFile, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, waitFor } from '../helpers/mount.js';
+
+const MiB = 1 << 20;
+const LBA = 4096;
+
+let work = '';
+let bin = '';
+let installed = '';
+let project = '';
+let tarball = '';
+let daemon: ChildProcess | undefined;
+let daemonExit: number | null = null;
+let mnt = '';
+
+function isMounted(dir: string): boolean {
+  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): SpawnSyncReturns<string> {
+  if (r.status !== 0) throw new Error(`${what} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r;
+}
+
+/** The installed command, run from outside the checkout. */
+function zonefuse(...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(bin, args, { cwd: work, encoding: 'utf8', timeout: 60_000 });
+}
+
+/**
+ * Runs a long command without blocking this worker's event loop (vitest's RPC times out when
+ * a synchronous child runs for a minute); rejects with its output when it fails.
+ */
+function runAsync(cmd: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** npm, offline, with a private empty cache, never running install scripts. */
+function npm(args: string[], cwd: string): Promise<string> {
+  return runAsync('npm', [...args, '--offline', '--ignore-scripts', '--cache', path.join(work, 'npm-cache'), '--no-audit', '--no-fund', '--loglevel=error'], cwd);
+}
+
+beforeAll(async () => {
+  work = fs.realpathSync(fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'zonefuse-pack-')));
+  // npm pack runs prepack: a clean TypeScript build and every native/*/build.sh.
+  const packed = await runAsync('npm', ['pack', '--json', '--pack-destination', work, '--loglevel=error'], ROOT);
+  const [info] = JSON.parse(packed.slice(packed.indexOf('['))) as Array<{ filename: string }>;
+  tarball = path.join(work, info!.filename);
+  await npm(['install', '-g', '--prefix', path.join(work, 'global'), tarball], work);
+  bin = path.join(work, 'global', 'bin', 'zonefuse');
+  installed = path.join(work, 'global', 'lib', 'node_modules', 'zonefuse');
+  project = path.join(work, 'project');
+  fs.mkdirSync(project);
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({
+    name: 'uses-zonefuse', private: true, type: 'module', dependencies: { zonefuse: `file:${tarball}` },
+  }));
+  await npm(['install'], project);
+}, 600_000);
+
+afterAll(() => {
+  if (daemon && daemonExit === null) daemon.kill('SIGKILL');
+  if (mnt && isMounted(mnt)) spawnSync('fusermount', ['-u', '-z', mnt]);
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed tarball, installed', () => {
+  it('holds the build, the docs and the bundled dependencies, and no sources or tests', () => {
+    for (const p of ['bin/zonefuse.js', 'dist/index.js', 'dist/cli/main.js', 'docs/format.md', 'node_modules/fuse-native', 'node_modules/koffi']) {
+      expect(fs.existsSync(path.join(installed, p)), p).toBe(true);
+    }
+    for (const p of ['src', 'test', 'scripts', 'tsconfig.json']) expect(fs.existsSync(path.join(installed, p)), p).toBe(false);
+    // Every native piece of the checkout is in the package, built for this machine.
+    const pieces = fs.existsSync(path.join(ROOT, 'native')) ? fs.readdirSync(path.join(ROOT, 'native')) : [];
+    for (const piece of pieces) {
+      const built = path.join(installed, 'native', piece, 'build');
+      expect(fs.existsSync(built) && fs.readdirSync(built).length > 0, `native/${piece}/build`).toBe(true);
+      expect(fs.existsSync(path.join(installed, 'native', piece, 'build.sh')), `native/${piece}/build.sh`).toBe(true);
+    }
+  });
+
+  it('zonefuse doctor passes', () => {
+    const r = zonefuse('doctor');
+    expect(r.stdout).toMatch(/^zonefuse doctor: the default mount \(fuse-native\) will work/m);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ok +fuse-native: /m);
+    expect(r.stdout).toMatch(/^ok +koffi: /m);
+  });
+
+  it('mounts, writes, reads and unmounts through the installed command', async () => {
+    const store = path.join(work, 'store');
+    mnt = path.join(work, 'mnt');
+    ok(zonefuse('create', store, '--ns', 'nvme0n1', '--size', '64M', '--zone-size', '4M', '--conv-zones', '0'), 'zonefuse create');
+    const logFile = path.join(work, 'daemon.log');
+    const log = fs.openSync(logFile, 'w');
+    daemon = spawn(bin, ['mount', store, mnt], { cwd: work, stdio: ['ignore', 'ignore', log] });
+    fs.closeSync(log);
+    daemon.on('exit', (code) => (daemonExit = code ?? -1));
+    const logged = (): string => fs.readFileSync(logFile, 'utf8');
+    await waitFor(() => daemonExit !== null || (isMounted(mnt) && /serving/.test(logged())), 'the installed zonefuse to mount', 30_000);
+    expect(daemonExit, logged()).toBe(null);
+
+    // 1 MiB at the start of zone 1 (its write pointer), through the namespace file.
+    const data = Buffer.alloc(MiB);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const src = path.join(work, 'data');
+    fs.writeFileSync(src, data);
+    const zone1 = (4 * MiB) / LBA;
+    ok(spawnSync('dd', [`if=${src}`, `of=${mnt}/nvme0n1`, `bs=${LBA}`, `seek=${zone1}`, 'conv=notrunc', 'oflag=direct', 'status=none']), 'dd write');
+    const back = spawnSync('dd', [`if=${mnt}/nvme0n1`, `bs=${LBA}`, `skip=${zone1}`, `count=${MiB / LBA}`, 'iflag=direct', 'status=none']);
+    expect(back.status).toBe(0);
+    expect(Buffer.compare(back.stdout, data)).toBe(0);
+    expect(fs.statSync(`${mnt}/nvme0n1.zones/1`).size).toBe(MiB);
+
+    // The library from the project that depends on the tarball, on the mounted namespace.
+    const lib = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { openDevice } from 'zonefuse';
+      const dev = openDevice(${JSON.stringify(`${mnt}/nvme0n1`)});
+      const zone = dev.report(${zone1}, 1)[0];
+      const head = dev.read(${zone1}, 16).toString('hex');
+      dev.dispose();
+      console.log(JSON.stringify({ resolved: import.meta.resolve('zonefuse'), wp: zone.wp, state: zone.state, head }));
+    `], { cwd: project, encoding: 'utf8', timeout: 60_000 });
+    expect(lib.stderr).toBe('');
+    const seen = JSON.parse(lib.stdout) as { resolved: string; wp: number; state: string; head: string };
+    expect(seen.resolved.startsWith(`file://${project}/node_modules/zonefuse/`)).toBe(true);
+    expect(seen.head).toBe(data.subarray(0, 16).toString('hex'));
+    expect(seen.wp).toBe(zone1 + MiB / LBA);
+    expect(seen.state).toBe('IMP_OPENED');
+
+    ok(zonefuse('umount', mnt), 'zonefuse umount');
+    await waitFor(() => daemonExit !== null && !isMounted(mnt), 'the daemon to exit and the mount to go', 30_000);
+    expect(daemonExit).toBe(0);
+    // The zone state was saved: an offline report from the installed command.
+    const report = JSON.parse(ok(zonefuse('report', store, '--format', 'json'), 'zonefuse report').stdout) as { zones: Array<{ wp: number; state: string }> };
+    expect(report.zones[1]!.wp).toBe(zone1 + MiB / LBA);
+  }, 120_000);
+});
