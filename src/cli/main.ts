@@ -58,6 +58,7 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .option('--allow-other', 'let other users in (file modes decide what they may do); without it the mount is private to you')
     // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
     // demand, only by mount.
     .action(async (paths: string[], flags) => {

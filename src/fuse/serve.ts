@@ -139,9 +139,21 @@ export interface MountHandle {
   unmount(): Promise<void>;
 }
 
+/** What every FUSE backend honours when it mounts a ZoneFs. */
+export interface ZoneFsMountOptions {
+  /** Remove the mount when the daemon dies (default true). */
+  autoUnmount?: boolean;
+  /**
+   * Let users other than the one who mounted in (FUSE allow_other), with the kernel enforcing
+   * the modes the vfs reports (default_permissions): data files read-only to them, ctl writable
+   * by its owner only. Default false: nobody else can open anything under the mount.
+   */
+  allowOther?: boolean;
+}
+
 /** Mount a ZoneFs at `mnt` and resolve once the kernel handshake is done. */
 export async function mountZoneFs(
-  zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, opts: { autoUnmount?: boolean } = {},
+  zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, opts: ZoneFsMountOptions = {},
 ): Promise<MountHandle> {
   const abs = path.resolve(mnt);
   if (storeDir.includes(',')) throw new Error(`store path ${storeDir} contains a comma, which FUSE option strings cannot carry`);
@@ -152,6 +164,7 @@ export async function mountZoneFs(
     // fusermount's helper removes the mount within a second if the daemon dies (kill -9).
     autoUnmount: opts.autoUnmount ?? true,
     timeout: false,
+    ...(opts.allowOther ? { allowOther: true, defaultPermissions: true } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     fuse.mount((err: Error | null) => (err ? reject(err) : resolve()));

@@ -36,7 +36,7 @@ function snapshot(store: string): string {
 }
 
 describe('one validation for both paths', () => {
-  it('refuses the same create options the same way, mounted or not, and creates nothing', async () => {
+  it('refuses the same create options the same way, mounted or not, and creates nothing', { timeout: 300_000 }, async () => {
     const s = await twoStores();
     const cases: string[][] = [
       ['--ns', ''],
@@ -83,7 +83,7 @@ describe('one validation for both paths', () => {
     expect(fs.existsSync(`${s.mnt}/extra.zones/ctl`)).toBe(true);
   });
 
-  it('refuses the same zone, fault and namespace arguments the same way, mounted or not', async () => {
+  it('refuses the same zone, fault and namespace arguments the same way, mounted or not', { timeout: 300_000 }, async () => {
     const s = await twoStores();
     const cases: string[][] = [
       // A line break would be a second command on the mounted path.

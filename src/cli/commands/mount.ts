@@ -12,7 +12,7 @@ import { CliError } from '../target.js';
  * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
  * the store cleanly.
  */
-export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean }): Promise<void> {
+export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; allowOther?: boolean }): Promise<void> {
   if (paths.length > 2) throw new CliError(`mount takes [store] <mountpoint>, got ${paths.length} paths`);
   const [a, b] = paths as [string, string | undefined];
   const log = createLogger(flags.logLevel);
@@ -36,7 +36,7 @@ export async function mountCommand(paths: string[], flags: { logLevel: LogLevel;
   let handle;
   try {
     zfs = new ZoneFs(store, log);
-    handle = await mountZoneFs(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount });
+    handle = await mountZoneFs(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount, allowOther: flags.allowOther === true });
   } catch (e) {
     store.close();
     throw e;
