@@ -14,7 +14,7 @@ import { MountedDevice } from './client/mounted.js';
 import type { ZonedDevice } from './client/device.js';
 import { findMount } from './fuse/mounts.js';
 
-export type { ZonedDevice, DeviceInfo, ZoneInfo, BadRangeSpec, ReportFilter } from './client/device.js';
+export type { ZonedDevice, DeviceInfo, ZoneInfo, BadRangeSpec, ReportFilter, PowerCycleOptions } from './client/device.js';
 export { LocalDevice } from './client/local.js';
 export { MountedDevice, DeviceError } from './client/mounted.js';
 export * from './engine/index.js';

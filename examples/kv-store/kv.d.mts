@@ -12,7 +12,9 @@ export function encodeRecord(lbaSize: number, seq: number, key: Buffer, value: B
 export function parseRecords(data: Buffer, startLba: number, lbaSize: number): { records: KvRecord[]; used: number; stop: string | null };
 
 export class ZonedKV {
-  static open(device: ZonedDevice, opts?: { reserveZones?: number }): ZonedKV;
+  static open(device: ZonedDevice, opts?: { reserveZones?: number; syncPuts?: boolean; buggyAckBeforeFlush?: boolean }): ZonedKV;
+  readonly syncPuts: boolean;
+  readonly buggyAckBeforeFlush: boolean;
   readonly dev: ZonedDevice;
   readonly index: Map<string, IndexEntry>;
   readonly zones: Map<number, ZoneUse>;

@@ -21,7 +21,11 @@
  *
  * Durability: flush() makes every put/delete so far durable (device flush). The one ordering
  * rule: GC flushes before it resets a zone, because a reset is durable at once and the copies
- * are not; without it a power loss after the reset would lose flushed keys.
+ * are not; without it a power loss after the reset would lose flushed keys. With `syncPuts`
+ * every put and delete is durable when it returns (it flushes first). The documented buggy
+ * mode `buggyAckBeforeFlush` (with syncPuts) returns before that flush and does it at the start
+ * of the next call instead, as a careless group commit would: the caller is told "done" for a
+ * write a power loss can still take away. `zonefuse crashtest` finds it (see README.md).
  *
  * Record format (little-endian, padded with zeros to a whole number of LBAs):
  *   0  u32 magic 0x31564b5a ("ZKV1")     16 u32 record length in LBAs (padding included)
@@ -102,6 +106,8 @@ export class ZonedKV {
   /**
    * Open the store on `device` (a ZonedDevice) and recover its index from the zones.
    * opts.reserveZones: GC runs when no more than this many zones are empty (default 2).
+   * opts.syncPuts: every put and delete is durable when it returns.
+   * opts.buggyAckBeforeFlush: (with syncPuts) the deliberate bug: return first, flush later.
    */
   static open(device, opts = {}) {
     const kv = new ZonedKV(device, opts);
@@ -132,6 +138,28 @@ export class ZonedKV {
     if (!this.info.zoned) throw new Error('ZonedKV needs a zoned namespace');
     this.lbaSize = this.info.lbaSize;
     this.reserve = opts.reserveZones ?? 2;
+    this.syncPuts = opts.syncPuts === true;
+    this.buggyAckBeforeFlush = opts.buggyAckBeforeFlush === true;
+  }
+
+  /** buggyAckBeforeFlush: a put or delete returned without the flush it owes. */
+  #flushOwed = false;
+
+  /** Make the write just done durable before returning (syncPuts), or, in the buggy mode, later. */
+  #commit() {
+    if (!this.syncPuts) return;
+    if (this.buggyAckBeforeFlush) {
+      // BUG (on purpose): the previous write is flushed now, this one only at the next call.
+      this.#flushOwed = true;
+      return;
+    }
+    this.dev.flush();
+  }
+
+  #payFlushOwed() {
+    if (!this.#flushOwed) return;
+    this.#flushOwed = false;
+    this.dev.flush();
   }
 
   // --- recovery ------------------------------------------------------------------------------
@@ -211,18 +239,23 @@ export class ZonedKV {
 
   /** `value`: a string (stored as UTF-8) or bytes. */
   put(key, value) {
+    this.#payFlushOwed();
     this.#append(key, Buffer.from(value));
+    this.#commit();
   }
 
   /** Returns whether the key existed. */
   delete(key) {
+    this.#payFlushOwed();
     if (!this.has(key)) return false;
     this.#append(key, null);
+    this.#commit();
     return true;
   }
 
   /** Make every put and delete so far durable. */
   flush() {
+    this.#flushOwed = false;
     this.dev.flush();
   }
 

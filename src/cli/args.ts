@@ -21,6 +21,12 @@ export function parseCount(text: string): number {
   }
 }
 
+export function parsePort(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 0 && n <= 65535)) throw new InvalidArgumentError(`${text} is not a TCP port (0..65535)`);
+  return n;
+}
+
 /** Where `zonefuse mount MNT` keeps its store when none is named. */
 export function defaultStoreDir(): string {
   if (process.env.ZONEFUSE_DEFAULT_STORE) return path.resolve(process.env.ZONEFUSE_DEFAULT_STORE);

@@ -3,7 +3,7 @@
  * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
  */
 import { Command, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parsePort, parseSize } from './args.js';
 import { LOG_LEVELS } from '../log.js';
 import { REPORT_FORMATS } from '../format/report.js';
 import { REPORT_FILTERS } from '../engine/namespace.js';
@@ -13,9 +13,11 @@ import { infoCommand } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { zoneCommand, ZONE_ACTIONS } from './commands/zone.js';
 import { checkCommand } from './commands/check.js';
+import { crashtestCommand } from './commands/crashtest.js';
 import { execCommand, preloadCommand } from './commands/exec.js';
 import { loadBackend, precheckMount } from './precheck.js';
 import { DEFAULT_BACKEND } from '../fuse/requirements.js';
+import { BACKEND_NAMES, loadFuseBackend } from '../fuse/backend.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
@@ -59,12 +61,17 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
     .option('--allow-other', 'let other users in (file modes decide what they may do); without it the mount is private to you')
+    .option('--trace <dir>', 'record every device-level operation of each namespace into DIR until unmounted (what crashtest uses)')
+    .option('--trace-limit <bytes>', 'with --trace: stop recording (and mark the trace unusable) past this size', parseSize)
+    .addOption(new Option('--fuse <backend>', 'FUSE binding: fuse-native (libfuse 2) or libfuse3 (1 MiB requests, async and parallel direct I/O)')
+      .choices([...BACKEND_NAMES]).default(DEFAULT_BACKEND))
     // The cheap checks first (one line naming what is missing); the FUSE binding is loaded on
     // demand, only by mount.
     .action(async (paths: string[], flags) => {
-      await precheckMount(DEFAULT_BACKEND, paths.length < 2);
-      const { mountCommand } = await loadBackend(DEFAULT_BACKEND, () => import('./commands/mount.js'));
-      await mountCommand(paths, flags);
+      await precheckMount(flags.fuse, paths.length < 2);
+      const { mountCommand } = await import('./commands/mount.js');
+      const backend = await loadBackend(flags.fuse, () => loadFuseBackend(flags.fuse));
+      await mountCommand(paths, { ...flags, backend });
     });
 
   program
@@ -135,6 +142,7 @@ export function buildProgram(): Command {
     .argument('<target>', 'mount point or store directory of a mounted store')
     .option('--ns <name>', 'only this namespace (default: every namespace)')
     .option('--shutdown', 'a clean shutdown instead: flush, then the shutdown transitions')
+    .option('--keep <policy>', 'what survives of the unflushed writes: none (default), all, or prefix:SEED (per zone a seeded prefix; per conventional LBA the newest write or the old data)')
     .action(powerCycleCommand);
 
   const fault = program.command('fault').description('inject media faults (persistent): bad LBA ranges, random failures, recommendations');
@@ -181,12 +189,40 @@ export function buildProgram(): Command {
     .action(faultClearCommand);
 
   program
+    .command('crashtest')
+    .description('run a workload on a copy of a store with the volatile cache on, then check the FTL\'s recovery on every crash state a power loss could leave')
+    .usage('<store> --workload CMD --check CMD [options] | <store> --materialize ID DIR')
+    .argument('<store>', 'store directory (never modified: crashtest works on a copy)')
+    .argument('[dir]', 'with --materialize: where to build the state')
+    .option('--workload <cmd>', 'shell command run once against the mounted copy (env: ZONEFUSE_MNT, ZONEFUSE_NS, ZONEFUSE_STORE)')
+    .option('--check <cmd>', 'shell command run against each mounted crash state; exit 0 = consistent (env also: ZONEFUSE_CRASH_STATE, _POINT, _MARK, _FLUSHES)')
+    .option('--seed <n>', 'seed of the sampled states (the same seed gives the same states)', parseCount, 1)
+    .option('--max-states <n>', 'check at most this many states', parseCount, 500)
+    .option('--jobs <n>', 'states checked in parallel (one mount each)', parseCount)
+    .option('--time-limit <seconds>', 'start no new check after this long', parseCount)
+    .option('--json <path>', 'also write the JSON report here')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .option('--work <dir>', 'work directory (default: STORE.crashtest beside the store)')
+    .option('--trace-limit <bytes>', 'largest trace (records and saved data) the workload may produce', parseSize)
+    .option('--check-timeout <seconds>', 'a check running longer fails', parseCount, 120)
+    .option('--materialize <id>', 'rebuild crash state ID of the last run as a store in DIR (for debugging)')
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .action(crashtestCommand);
+
+  program
     .command('map')
     .description('a map of the zones in the terminal, coloured by state, with the open/active counts and a legend')
     .argument('<target>', 'mount point (or store directory)')
     .option('--ns <name>', 'namespace (needed when the mount serves several)')
     .option('--watch', 'redraw as zones change, until q or Ctrl-C')
     .action(async (target: string, flags) => (await import('./commands/map.js')).mapCommand(target, flags));
+
+  program
+    .command('view')
+    .description('a live web page of the device (127.0.0.1 only; prints its URL with a secret token first)')
+    .argument('<mountpoint>', 'mount point of a running zonefuse mount')
+    .option('--port <n>', 'TCP port (default: any free one)', parsePort)
+    .action(async (target: string, flags) => (await import('./commands/view.js')).viewCommand(target, flags));
 
   program
     .command('doctor')

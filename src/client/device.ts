@@ -30,6 +30,11 @@ export interface DeviceInfo {
   appendLimitLbas: number;
 }
 
+export interface PowerCycleOptions {
+  /** Loss policy of a power loss: 'none' | 'all' | `prefix:${number}`. */
+  keep?: string;
+}
+
 export interface BadRangeSpec {
   start: number;
   count: number;
@@ -57,8 +62,11 @@ export interface ZonedDevice {
 
   // Power and faults
   setVolatileCache(on: boolean): void;
-  /** 'power-loss': unflushed writes are lost when the volatile cache is on. */
-  powerCycle(kind?: 'power-loss' | 'shutdown'): void;
+  /**
+   * 'power-loss': with the volatile cache on, unflushed writes are lost, or what `keep` keeps:
+   * 'none' (default), 'all', or 'prefix:SEED' (see PRODUCT.md §13).
+   */
+  powerCycle(kind?: 'power-loss' | 'shutdown', opts?: PowerCycleOptions): void;
   injectZoneFault(kind: 'readonly' | 'offline', zone: number): void;
   addBadRange(range: BadRangeSpec): void;
   setRandomFaults(seed: number, writeOneIn: number, readOneIn?: number): void;

@@ -7,7 +7,8 @@ import { StoredNamespace } from '../store/stored-namespace.js';
 import { Rejection, Status, ZoneError } from '../engine/status.js';
 import { isRejection } from '../engine/namespace.js';
 import { jsonZone } from '../format/report.js';
-import { BadRangeSpec, DeviceInfo, ReportFilter, ZoneInfo, ZonedDevice } from './device.js';
+import { BadRangeSpec, DeviceInfo, PowerCycleOptions, ReportFilter, ZoneInfo, ZonedDevice } from './device.js';
+import { parseLossPolicy } from '../engine/loss-policy.js';
 import { Logger } from '../log.js';
 
 function must(r: Rejection | undefined): void {
@@ -112,8 +113,10 @@ export class LocalDevice implements ZonedDevice {
     this.ns.setVolatileCache(on);
   }
 
-  powerCycle(kind: 'power-loss' | 'shutdown' = 'power-loss'): void {
-    this.ns.powerCycle(kind);
+  powerCycle(kind: 'power-loss' | 'shutdown' = 'power-loss', opts: PowerCycleOptions = {}): void {
+    const keep = opts.keep === undefined ? undefined : parseLossPolicy(opts.keep);
+    if (kind === 'shutdown' && keep) throw new RangeError('a shutdown flushes first: keep applies to a power loss only');
+    this.ns.powerCycle(kind, keep);
   }
 
   injectZoneFault(kind: 'readonly' | 'offline', zone: number): void {

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NvmeStatus, Rejection, Status, ZoneError } from '../engine/status.js';
 import { currentPosition } from '../native/libc.js';
-import { BadRangeSpec, DeviceInfo, ReportFilter, ZoneInfo, ZonedDevice, badRangeCommand } from './device.js';
+import { BadRangeSpec, DeviceInfo, PowerCycleOptions, ReportFilter, ZoneInfo, ZonedDevice, badRangeCommand } from './device.js';
+import { formatLossPolicy, parseLossPolicy } from '../engine/loss-policy.js';
 
 const BY_CODE = new Map<number, NvmeStatus>(Object.values(Status).map((s) => [s.code, s]));
 
@@ -219,8 +220,10 @@ export class MountedDevice implements ZonedDevice {
     this.ctl(`cache ${on ? 'on' : 'off'}`);
   }
 
-  powerCycle(kind: 'power-loss' | 'shutdown' = 'power-loss'): void {
-    this.ctl(kind === 'shutdown' ? 'shutdown' : 'power-cycle');
+  powerCycle(kind: 'power-loss' | 'shutdown' = 'power-loss', opts: PowerCycleOptions = {}): void {
+    const keep = opts.keep === undefined ? '' : ` keep=${formatLossPolicy(parseLossPolicy(opts.keep))}`;
+    if (kind === 'shutdown' && keep) throw new RangeError('a shutdown flushes first: keep applies to a power loss only');
+    this.ctl(kind === 'shutdown' ? 'shutdown' : `power-cycle${keep}`);
     this.dropFiles();
   }
 

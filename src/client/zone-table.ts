@@ -10,7 +10,6 @@ import { ZoneState, ZoneType } from '../engine/zone.js';
 import {
   ZONES_BIN_HEADER_SIZE, ZoneRecord, ZonesBinHeader, decodeZoneRecord, decodeZonesBinHeader,
 } from '../format/zones-bin.js';
-import type { JsonZone } from '../format/report.js';
 
 export type ZoneTableHeader = Omit<ZonesBinHeader, 'version' | 'headerSize' | 'recordSize' | 'flags'>;
 
@@ -138,7 +137,6 @@ export class ZoneTableReader {
     try {
       fh = await fs.promises.open(this.file, 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.join(this.zonesDir, 'report.json'))) return this.pollReportJson();
       throw this.failure(e);
     }
     try {
@@ -163,48 +161,6 @@ export class ZoneTableReader {
     } finally {
       await fh.close().catch(() => undefined);
     }
-  }
-
-  private lastJson = '';
-  private jsonGeneration = 0n;
-
-  /** Mounts without zones.bin: report.json and info, compared as text (fine for small namespaces). */
-  private async pollReportJson(): Promise<ZoneTable | undefined> {
-    let info: string;
-    let json: string;
-    try {
-      info = await fs.promises.readFile(path.join(this.zonesDir, 'info'), 'utf8');
-      json = await fs.promises.readFile(path.join(this.zonesDir, 'report.json'), 'utf8');
-    } catch (e) {
-      throw this.failure(e);
-    }
-    if (info + json === this.lastJson && this.generation !== undefined) return undefined;
-    this.lastJson = info + json;
-    const kv = new Map(info.split('\n').map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
-    const num = (k: string): number => Number(kv.get(k) ?? 0);
-    const zones = (JSON.parse(json) as { zones: JsonZone[] }).zones;
-    const header: ZoneTableHeader = {
-      nrZones: zones.length, lbaSize: num('lba_size'), maxOpen: num('max_open_zones'), maxActive: num('max_active_zones'),
-      openZones: num('open_zones'), activeZones: num('active_zones'), zoneAppendBytes: num('zone_append_size_limit'),
-      zoneLbas: num('zone_size_lbas'), generation: ++this.jsonGeneration, conventionalZones: num('conventional_zones'),
-    };
-    if (!this.table || this.table.nrZones !== zones.length) this.table = new ZoneTable(header);
-    else this.table.header = header;
-    const STATE: Record<string, ZoneState> = {
-      NOT_WP: ZoneState.NOT_WP, EMPTY: ZoneState.EMPTY, IMP_OPENED: ZoneState.IMPLICIT_OPEN, EXP_OPENED: ZoneState.EXPLICIT_OPEN,
-      CLOSED: ZoneState.CLOSED, READONLY: ZoneState.READ_ONLY, FULL: ZoneState.FULL, OFFLINE: ZoneState.OFFLINE,
-    };
-    const TYPE: Record<string, ZoneType> = { CONVENTIONAL: ZoneType.CONVENTIONAL, SEQWRITE_REQ: ZoneType.SEQ_WRITE_REQUIRED, SEQWRITE_PREF: ZoneType.SEQ_WRITE_PREFERRED };
-    for (const j of zones) {
-      const state = STATE[j.state] ?? ZoneState.OFFLINE;
-      const wp = j.wp ?? (state === ZoneState.FULL ? j.start + j.cap : j.start);
-      this.table.set(j.zone, {
-        zone: j.zone, start: j.start, wp, capacity: j.cap, lbasWritten: j.lbasWritten, resets: j.resets, finishes: j.finishes,
-        type: TYPE[j.type] ?? ZoneType.SEQ_WRITE_REQUIRED, state, attrs: j.attrs, flags: j.nonSeq ? 1 : 0,
-      });
-    }
-    this.generation = header.generation;
-    return this.table;
   }
 
   private failure(e: unknown): Error {

@@ -10,13 +10,16 @@
  *   recommend reset|finish N [off] set (or clear) the Reset/Finish Zone Recommended attribute
  *   cache on|off                   volatile write cache
  *   flush                          make everything written durable (like fsync)
- *   power-cycle                    power loss: with the cache on, unflushed writes are lost
+ *   power-cycle [keep=POLICY]      power loss: with the cache on, unflushed writes are lost, or
+ *                                  what POLICY keeps: none (default), all, prefix:SEED
+ *   mark LABEL                     a label in the trace of `mount --trace` (crashtest); else nothing
  *   shutdown                       clean power cycle: flush, then the spec's shutdown transitions
  *   fault read|write|rw START COUNT [once] [partial]   bad LBA range
  *   fault random SEED WRITES [READS]                   fail 1 in WRITES writes (and READS reads)
  *   fault clear                    remove every injected fault (Read Only/Offline zones → Empty)
  */
 import { Rejection } from '../engine/status.js';
+import { LOSS_NONE, LossPolicy, LossPolicyError, formatLossPolicy, parseLossPolicy } from '../engine/loss-policy.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import { BadRange, RandomFaults } from '../store/faults.js';
 
@@ -27,19 +30,21 @@ export type ControlCommand =
   | { verb: 'set-ext'; zone: number; data: Buffer }
   | { verb: 'recommend'; which: 'reset' | 'finish'; zone: number; on: boolean }
   | { verb: 'cache'; on: boolean; zone?: undefined }
-  | { verb: 'flush' | 'power-cycle' | 'shutdown'; zone?: undefined }
+  | { verb: 'flush' | 'shutdown'; zone?: undefined }
+  | { verb: 'power-cycle'; keep: LossPolicy; zone?: undefined }
+  | { verb: 'mark'; label: string; zone?: undefined }
   | { verb: 'fault'; range: BadRange; zone?: undefined }
   | { verb: 'fault-random'; random: RandomFaults; zone?: undefined }
   | { verb: 'fault-clear'; zone?: undefined };
 
 export const CONTROL_VERBS = [
   'open', 'close', 'finish', 'reset', 'readonly', 'offline', 'set-ext', 'recommend', 'cache', 'flush',
-  'power-cycle', 'shutdown', 'fault',
+  'power-cycle', 'shutdown', 'fault', 'mark',
 ] as const;
 
 /** Commands that act on the whole namespace as a device (no zone). */
 export function isDeviceCommand(c: ControlCommand): boolean {
-  return c.verb === 'cache' || c.verb === 'flush' || c.verb === 'power-cycle' || c.verb === 'shutdown' ||
+  return c.verb === 'cache' || c.verb === 'flush' || c.verb === 'power-cycle' || c.verb === 'shutdown' || c.verb === 'mark' ||
     c.verb === 'fault' || c.verb === 'fault-random' || c.verb === 'fault-clear';
 }
 
@@ -114,10 +119,27 @@ export function parseCommand(line: string, nrZones: number, nlba = Infinity): Co
       return { verb, on: w === 'on' };
     }
     case 'flush':
-    case 'power-cycle':
     case 'shutdown':
       extra(1);
       return { verb };
+    case 'power-cycle': {
+      extra(2);
+      const opt = words[1];
+      if (opt === undefined) return { verb, keep: LOSS_NONE };
+      if (!opt.startsWith('keep=')) throw new CommandSyntaxError(`"power-cycle" takes keep=none|all|prefix:SEED, not "${opt}"`);
+      try {
+        return { verb, keep: parseLossPolicy(opt.slice(5)) };
+      } catch (e) {
+        if (e instanceof LossPolicyError) throw new CommandSyntaxError(`"power-cycle": ${e.message}`);
+        throw e;
+      }
+    }
+    case 'mark': {
+      const label = line.trim().slice(4).trim();
+      if (label.length === 0) throw new CommandSyntaxError('"mark" needs a label');
+      if (Buffer.byteLength(label) > 1024) throw new CommandSyntaxError('a mark label is at most 1024 bytes');
+      return { verb, label };
+    }
     case 'fault':
       return parseFault(words, nlba);
     default:
@@ -208,7 +230,10 @@ export function executeCommand(ns: StoredNamespace, cmd: ControlCommand): Reject
       ns.flush();
       return undefined;
     case 'power-cycle':
-      ns.powerCycle('power-loss');
+      ns.powerCycle('power-loss', cmd.keep);
+      return undefined;
+    case 'mark':
+      ns.mark(cmd.label);
       return undefined;
     case 'shutdown':
       ns.powerCycle('shutdown');
@@ -231,8 +256,9 @@ export function formatCommand(cmd: ControlCommand): string {
     case 'recommend': return `recommend ${cmd.which} ${cmd.zone}${cmd.on ? '' : ' off'}`;
     case 'cache': return `cache ${cmd.on ? 'on' : 'off'}`;
     case 'flush':
-    case 'power-cycle':
     case 'shutdown': return cmd.verb;
+    case 'power-cycle': return cmd.keep.kind === 'none' ? 'power-cycle' : `power-cycle keep=${formatLossPolicy(cmd.keep)}`;
+    case 'mark': return `mark ${cmd.label}`;
     case 'fault': {
       const r = cmd.range;
       return `fault ${r.read && r.write ? 'rw' : r.read ? 'read' : 'write'} ${r.start} ${r.count}${r.once ? ' once' : ''}${r.partial ? ' partial' : ''}`;

@@ -3,3 +3,4 @@ export * from './geometry.js';
 export * from './status.js';
 export * from './zone.js';
 export * from './namespace.js';
+export * from './loss-policy.js';

@@ -5,7 +5,8 @@
 import { createRequire } from 'node:module';
 import type { Requirement } from '../system/requirements.js';
 import { firstLine, missingSoname } from '../system/requirements.js';
-import { reinstallAdvice } from '../native/artifacts.js';
+import { explainLoadFailure, reinstallAdvice } from '../native/artifacts.js';
+import { FUSE3_PIECE } from './libfuse3/addon.js';
 
 /** The backend `zonefuse mount` uses when --fuse is not given. */
 export const DEFAULT_BACKEND = 'fuse-native';
@@ -55,6 +56,17 @@ export const LIBFUSE3_REQUIREMENTS: readonly Requirement[] = [
   { kind: 'kernel-feature', feature: 'asyncDio', usedFor: 'the libfuse3 backend' },
   { kind: 'kernel-feature', feature: 'maxPages', usedFor: 'the libfuse3 backend' },
   { kind: 'kernel-feature', feature: 'parallelDirectWrites', usedFor: 'the libfuse3 backend' },
+  {
+    kind: 'native',
+    name: 'zonefuse-fuse3',
+    usedFor: 'the libfuse3 backend',
+    load: async () => {
+      const addon = (await import('./libfuse3/addon.js')).loadFuse3Addon();
+      const v = addon.fuseVersion;
+      return `native/fuse3 binding loads (built for libfuse ${Math.floor(v / 100)}.${v % 100})`;
+    },
+    explain: (e) => explainLoadFailure(FUSE3_PIECE, e, { 'libfuse3.so.3': 'libfuse3-3' }),
+  },
 ];
 
 export const BACKEND_REQUIREMENTS: Readonly<Record<string, readonly Requirement[]>> = {

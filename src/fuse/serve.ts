@@ -4,46 +4,23 @@
  * Every handler is wrapped so that nothing can throw into fuse-native (that kills the process
  * and leaves a dead mount) and every callback gets a number (cb(null) crashes it too).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Fuse from 'fuse-native';
 import { createFuse } from './mount-options.js';
-import { ZoneFs } from '../vfs/zone-fs.js';
+import { WRITE_HELD, ZoneFs } from '../vfs/zone-fs.js';
 import { Logger } from '../log.js';
-import { FSNAME_PREFIX, findMount, fusermountLazy } from './mounts.js';
+import { FSNAME_PREFIX, findMount } from './mounts.js';
+import { prepareMountpoint } from './mountpoint.js';
+import type { BackendMountOptions, FuseBackend, MountHandle } from './backend.js';
 
 export { MountEntry, findMount, fusermountLazy, listMounts, storeOfMount } from './mounts.js';
+export { prepareMountpoint } from './mountpoint.js';
+export type { MountHandle } from './backend.js';
 
 const EIO = -5;
 const EPERM = -1;
 
-/**
- * Make `mnt` usable as a mount point: create it if missing, clean up a dead mount left by a
- * killed daemon (ENOTCONN), refuse a live mount.
- */
-export function prepareMountpoint(mnt: string, log: Logger): void {
-  try {
-    fs.statSync(mnt);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      fs.mkdirSync(mnt, { recursive: true });
-      return;
-    }
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
-      log.warn({ mountpoint: mnt }, `cleaning up a stale mount at ${mnt} (transport endpoint is not connected: its daemon died)`);
-      fusermountLazy(mnt);
-      fs.statSync(mnt);
-      return;
-    }
-    throw e;
-  }
-  const existing = findMount(mnt);
-  if (existing) {
-    throw new Error(`${mnt} is already a mount point (${existing.source}, type ${existing.type}); unmount it first`);
-  }
-  if (!fs.statSync(mnt).isDirectory()) throw new Error(`mount point ${mnt} is not a directory`);
-}
+const answerWrite = (cb: (n: number) => void, r: number): void => cb(r);
 
 /** Build the fuse-native operation table for a ZoneFs. */
 export function fuseOperations(zfs: ZoneFs, log: Logger): Fuse.Operations {
@@ -101,14 +78,15 @@ export function fuseOperations(zfs: ZoneFs, log: Logger): Fuse.Operations {
       }
       cb(r);
     },
+    // A write ahead of its zone's write pointer may be held: fuse-native keeps buf until cb.
     write: (_p, fd, buf, len, pos, cb) => {
       let r: number;
       try {
-        r = zfs.write(fd, buf, len, pos);
+        r = zfs.submitWrite(fd, buf, len, pos, answerWrite, cb);
       } catch (e) {
         r = internal('write', e);
       }
-      cb(r);
+      if (r !== WRITE_HELD) cb(r);
     },
     flush: (_p, fd, cb) => status('flush', cb, () => zfs.flush(fd)),
     fsync: (_p, _datasync, fd, cb) => status('fsync', cb, () => zfs.fsync(fd)),
@@ -134,26 +112,9 @@ export function fuseOperations(zfs: ZoneFs, log: Logger): Fuse.Operations {
   };
 }
 
-export interface MountHandle {
-  readonly mountpoint: string;
-  unmount(): Promise<void>;
-}
-
-/** What every FUSE backend honours when it mounts a ZoneFs. */
-export interface ZoneFsMountOptions {
-  /** Remove the mount when the daemon dies (default true). */
-  autoUnmount?: boolean;
-  /**
-   * Let users other than the one who mounted in (FUSE allow_other), with the kernel enforcing
-   * the modes the vfs reports (default_permissions): data files read-only to them, ctl writable
-   * by its owner only. Default false: nobody else can open anything under the mount.
-   */
-  allowOther?: boolean;
-}
-
-/** Mount a ZoneFs at `mnt` and resolve once the kernel handshake is done. */
+/** Mount a ZoneFs at `mnt` through fuse-native and resolve once the kernel handshake is done. */
 export async function mountZoneFs(
-  zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, opts: ZoneFsMountOptions = {},
+  zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, opts: BackendMountOptions = {},
 ): Promise<MountHandle> {
   const abs = path.resolve(mnt);
   if (storeDir.includes(',')) throw new Error(`store path ${storeDir} contains a comma, which FUSE option strings cannot carry`);
@@ -163,8 +124,9 @@ export async function mountZoneFs(
     subtype: 'zonefuse',
     // fusermount's helper removes the mount within a second if the daemon dies (kill -9).
     autoUnmount: opts.autoUnmount ?? true,
-    timeout: false,
+    // Others in only with allow_other, and then the kernel enforces the modes (backend.ts).
     ...(opts.allowOther ? { allowOther: true, defaultPermissions: true } : {}),
+    timeout: false,
   });
   await new Promise<void>((resolve, reject) => {
     fuse.mount((err: Error | null) => (err ? reject(err) : resolve()));
@@ -172,6 +134,7 @@ export async function mountZoneFs(
   let mounted = true;
   return {
     mountpoint: abs,
+    backend: 'fuse-native',
     async unmount(): Promise<void> {
       if (!mounted) return;
       mounted = false;
@@ -185,3 +148,5 @@ export async function mountZoneFs(
     },
   };
 }
+
+export const fuseNativeBackend: FuseBackend = { name: 'fuse-native', mount: mountZoneFs };

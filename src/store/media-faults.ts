@@ -41,8 +41,7 @@ function faultRejection(ns: NamespaceCore, status: typeof Status.WRITE_FAULT, op
 }
 
 function healRange(ns: NamespaceCore, r: BadRange): void {
-  ns.faults.remove(r);
-  ns.sidecar.writeFaults(ns.faults);
+  changeFaults(ns, () => ns.faults.remove(r));
 }
 
 /** Fail reads and/or writes of LBAs [start, start+count). */
@@ -72,7 +71,10 @@ export function clearMediaFaults(ns: NamespaceCore): number {
   return n;
 }
 
-/** Apply `change` to the fault table and write the block; if it cannot be written, undo it. */
+/**
+ * Apply `change` to the fault table and write the block; if it cannot be written, undo it. (A
+ * recorded trace gets the new table.)
+ */
 function changeFaults(ns: NamespaceCore, change: () => void): void {
   const t = ns.faults;
   const ranges = t.ranges.slice();
@@ -85,4 +87,5 @@ function changeFaults(ns: NamespaceCore, change: () => void): void {
     if (t.random !== random) t.setRandom(random);
     throw e;
   }
+  ns.trace?.faultTable(t.encode(ns.sidecar.header.endianness));
 }

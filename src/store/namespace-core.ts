@@ -11,6 +11,7 @@ import { FailureReporter } from './backing-error.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import type { TraceRecorder } from './trace.js';
 
 export interface NamespaceCore {
   readonly name: string;
@@ -28,4 +29,6 @@ export interface NamespaceCore {
   /** Backing file-system failures that no caller is waiting for. */
   readonly failures: FailureReporter;
   readonly log: Logger;
+  /** Set while `mount --trace` records this namespace's operations (crashtest); else undefined. */
+  trace: TraceRecorder | undefined;
 }

@@ -91,6 +91,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       faults,
       failures,
       log,
+      trace: undefined,
     };
   } catch (e) {
     if (dataFd >= 0) fs.closeSync(dataFd);

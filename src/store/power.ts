@@ -1,9 +1,11 @@
 /**
  * Flush, power events and the volatile write cache switch (docs/format.md §9.5): what a flush
- * makes durable, what a power loss discards (write pointers back to their durable values, the
- * lost data punched, the undo log replayed) and the spec's shutdown transition.
+ * makes durable, what a power loss discards (write pointers back to what the loss policy keeps,
+ * the lost data punched, the undo log replayed for the conventional LBAs that lose their newest
+ * write) and the spec's shutdown transition. The policy itself is engine/loss-policy.ts.
  */
 import * as fs from 'node:fs';
+import { LOSS_NONE, LossPolicy, formatLossPolicy, keepsLba } from '../engine/loss-policy.js';
 import { commitLastChanges } from './commit.js';
 import { backingError } from './backing-error.js';
 import { NamespaceCore } from './namespace-core.js';
@@ -35,10 +37,11 @@ export function flush(ns: NamespaceCore): void {
       }
       throw e;
     }
-    cache.dirty.clear();
+    cache.clear();
   }
   if (cache.on) cache.undo.clear();
   ns.sidecar.sync();
+  ns.trace?.flush();
 }
 
 function syncData(ns: NamespaceCore): void {
@@ -60,37 +63,45 @@ export function setVolatileCache(ns: NamespaceCore, on: boolean): void {
     ns.cache.on = !on;
     throw e;
   }
+  ns.trace?.cache(on);
 }
 
 /**
  * Simulate a power event while running. 'shutdown': the spec's shutdown (flush, then open
- * zones → Closed or Empty). 'power-loss': with the volatile cache on, everything written since
- * the last flush is lost (write pointers roll back, the data reads as zeros), then the
- * power-up transitions apply. Returns the zones that changed.
+ * zones → Closed or Empty). 'power-loss': with the volatile cache on, the writes since the last
+ * flush that `keep` does not keep are lost (write pointers roll back, the data reads as zeros),
+ * then the power-up transitions apply. Returns the zones that changed.
  */
-export function powerCycle(ns: NamespaceCore, event: PowerEvent): number[] {
+export function powerCycle(ns: NamespaceCore, event: PowerEvent, keep: LossPolicy = LOSS_NONE): number[] {
+  ns.trace?.power(event, formatLossPolicy(keep));
   if (event === 'shutdown') {
     flush(ns);
     return shutdownTransition(ns);
   }
-  losePower(ns);
+  losePower(ns, keep);
   const changed = ns.engine.powerCycleTransition();
   ns.sidecar.writeZones(changed);
   return changed;
 }
 
-/** Roll every zone back to its last flush; returns how many zones lost writes. */
-export function losePower(ns: NamespaceCore): number {
+/**
+ * Roll every zone back to what `keep` keeps of its unflushed writes (none: its last flush), and
+ * undo the conventional overwrites it does not keep; returns how many zones lost writes.
+ */
+export function losePower(ns: NamespaceCore, keep: LossPolicy = LOSS_NONE): number {
   const { cache, engine } = ns;
+  const kept = cache.survivors(keep);
   const lost = new Map<number, number>();
-  for (const z of cache.dirty) lost.set(z, engine.wpOf(z));
-  const changed = engine.powerLoss(cache.durable);
+  for (const z of cache.dirty) if (kept[z]! < engine.wpOf(z)) lost.set(z, engine.wpOf(z));
+  const changed = engine.powerLoss(kept);
   commitLastChanges(ns, false, true);
   ns.reclaimer.punchZonesAbove(lost);
-  const undone = cache.undo.replay(ns.dataFd, () => syncData(ns));
-  cache.dirty.clear();
+  const lba = ns.lbaSize;
+  const keeps = keep.kind === 'none' ? undefined : (offset: number): boolean => keepsLba(keep, Math.floor(offset / lba));
+  const undone = cache.undo.replay(ns.dataFd, () => syncData(ns), keeps, lba);
+  cache.clear();
   if (changed.length > 0 || undone > 0) {
-    ns.log.info({ zones: lost.size, conventionalWritesUndone: undone }, 'power loss: writes since the last flush discarded');
+    ns.log.info({ zones: lost.size, conventionalWritesUndone: undone, keep: formatLossPolicy(keep) }, 'power loss: writes since the last flush discarded');
   }
   return lost.size;
 }

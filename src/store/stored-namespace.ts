@@ -43,6 +43,8 @@ import { appendLbas, readData, writeLbas, writeRandom } from './write-path.js';
 import * as zones from './zone-management.js';
 import { addBadRange, setRandomFaults } from './media-faults.js';
 import * as power from './power.js';
+import { TraceRecorder } from './trace.js';
+import type { LossPolicy } from '../engine/loss-policy.js';
 
 export { fsyncDir };
 export { DATA_SUFFIX, META_SUFFIX, UNDO_SUFFIX, namespacePaths } from './paths.js';
@@ -233,8 +235,29 @@ export class StoredNamespace {
    * Simulate a power event while running ('shutdown' or 'power-loss', see power.ts). Returns the
    * zones that changed.
    */
-  powerCycle(event: power.PowerEvent): number[] {
-    return power.powerCycle(this.core, event);
+  powerCycle(event: power.PowerEvent, keep?: LossPolicy): number[] {
+    return power.powerCycle(this.core, event, keep);
+  }
+
+  /**
+   * Record this namespace's device-level operations into `dir` until stopTrace() (for
+   * crashtest; see trace.ts). `limit`: the largest trace in bytes.
+   */
+  startTrace(dir: string, limit?: number): TraceRecorder {
+    if (this.core.trace) throw new Error(`namespace ${this.name} is already being traced`);
+    this.drainPunches();
+    this.core.trace = new TraceRecorder(dir, this.name, this.core.sidecar.fd, limit);
+    return this.core.trace;
+  }
+
+  stopTrace(): void {
+    this.core.trace?.close();
+    this.core.trace = undefined;
+  }
+
+  /** A label in the trace (`ctl mark LABEL`): crashtest tells the check the last one before a crash point. */
+  mark(label: string): void {
+    this.core.trace?.mark(label);
   }
 
   /** The spec's shutdown transitions without closing (open zones → Closed or Empty). */
@@ -266,6 +289,7 @@ export class StoredNamespace {
     if (this.closed) return;
     if (clean && !this.readOnly) this.drainPunches();
     this.closed = true;
+    this.stopTrace();
     this.core.reclaimer.stop();
     try {
       if (!this.readOnly && clean) {

@@ -63,10 +63,12 @@ export class UndoLog {
 
   /**
    * Restore every saved pre-image, newest first, then empty the log. `sync` runs between the two
-   * so that a host crash cannot lose the restored data after the log is gone. Returns the count.
-   * On a failure the log is kept whole, so that a later replay can finish the job.
+   * so that a host crash cannot lose the restored data after the log is gone. With `keeps`, an
+   * LBA (of `lbaSize` bytes, named by its byte offset) for which it returns true keeps its
+   * newest write instead. Returns how many entries restored anything. On a failure the log is
+   * kept whole, so that a later replay can finish the job.
    */
-  replay(dataFd: number, sync?: () => void): number {
+  replay(dataFd: number, sync?: () => void, keeps?: (lbaOffset: number) => boolean, lbaSize = 512): number {
     if (this.fd < 0 && !fs.existsSync(this.path)) return 0;
     const fd = this.open();
     const all = Buffer.alloc(this.size);
@@ -84,17 +86,33 @@ export class UndoLog {
       entries.push([offset, data]);
       at += ENTRY_HEADER + len;
     }
+    let restored = 0;
     try {
       for (let i = entries.length - 1; i >= 0; i--) {
         const [offset, data] = entries[i]!;
-        writeFully(dataFd, data, 0, data.length, offset);
+        if (!keeps) {
+          writeFully(dataFd, data, 0, data.length, offset);
+          restored++;
+          continue;
+        }
+        let any = false;
+        for (let pos = offset; pos < offset + data.length;) {
+          const lbaStart = pos - (pos % lbaSize);
+          const end = Math.min(offset + data.length, lbaStart + lbaSize);
+          if (!keeps(lbaStart)) {
+            writeFully(dataFd, data, pos - offset, end - pos, pos);
+            any = true;
+          }
+          pos = end;
+        }
+        if (any) restored++;
       }
     } catch (e) {
       throw backingError(this.dataPath, 'write', e);
     }
-    if (entries.length > 0) sync?.();
+    if (restored > 0) sync?.();
     this.clear();
-    return entries.length;
+    return restored;
   }
 
   clear(): void {

@@ -4,6 +4,7 @@
  * written since, and the undo log of overwrites. The cache's on/off flag lives in the header.
  */
 import { ZonedNamespace } from '../engine/namespace.js';
+import { LossPolicy, survivingWrites } from '../engine/loss-policy.js';
 import { Flag, Header } from './format.js';
 import { UndoLog } from './undo-log.js';
 
@@ -12,6 +13,11 @@ export class VolatileCache {
   readonly durable: Float64Array;
   /** Zones written since the last flush (volatile cache on). */
   readonly dirty = new Set<number>();
+  /**
+   * Per dirty zone, the write pointer after each of its writes since the last flush, in order:
+   * what a power loss that keeps a prefix of them can stop at.
+   */
+  readonly unflushed = new Map<number, number[]>();
   readonly undo: UndoLog;
 
   constructor(nrZones: number, undoPath: string, dataPath: string, private readonly header: Header) {
@@ -31,7 +37,30 @@ export class VolatileCache {
   /** Zone z's record as loaded: its durable write pointer, and whether it holds cached writes. */
   load(z: number, durableWp: number, wp: number): void {
     this.durable[z] = durableWp;
-    if (durableWp < wp) this.dirty.add(z);
+    if (durableWp < wp) {
+      // The single writes are not on disk: what is cached counts as one write.
+      this.dirty.add(z);
+      this.unflushed.set(z, [wp]);
+    }
+  }
+
+  /** Everything cached became durable or was lost. */
+  clear(): void {
+    this.dirty.clear();
+    this.unflushed.clear();
+  }
+
+  /**
+   * The write pointer each zone keeps through a power loss under `policy`: its durable one,
+   * moved up over the prefix of its unflushed writes the policy keeps.
+   */
+  survivors(policy: LossPolicy): Float64Array {
+    const kept = Float64Array.from(this.durable);
+    for (const [z, ends] of this.unflushed) {
+      const k = survivingWrites(policy, z, ends.length);
+      if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
+    }
+    return kept;
   }
 
   /**
@@ -42,9 +71,14 @@ export class VolatileCache {
     for (const z of zones) {
       if (durable) {
         this.durable[z] = engine.wpOf(z);
-        this.dirty.delete(z);
-      } else if (this.durable[z]! < engine.wpOf(z)) {
+        if (this.dirty.delete(z)) this.unflushed.delete(z);
+      } else {
+        const wp = engine.wpOf(z);
+        if (!(this.durable[z]! < wp)) continue;
         this.dirty.add(z);
+        const ends = this.unflushed.get(z);
+        if (!ends) this.unflushed.set(z, [wp]);
+        else if (ends[ends.length - 1] !== wp) ends.push(wp);
       }
     }
   }

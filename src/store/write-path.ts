@@ -80,24 +80,29 @@ export function writeLbas(ns: NamespaceCore, slba: number, buf: Uint8Array, at: 
 
 function commitSequential(ns: NamespaceCore, slba: number, buf: Uint8Array, at: number, nlb: number): void {
   if (ns.cache.on) ns.cache.saveOverwrittenDurable(ns.engine, ns.dataFd, ns.lbaSize, slba, nlb);
+  const len = nlb * ns.lbaSize;
+  ns.trace?.preImage(ns.dataFd, slba * ns.lbaSize, len);
+  const zone = ns.engine.zoneOf(slba);
   try {
-    writeFully(ns.dataFd, buf, at, nlb * ns.lbaSize, slba * ns.lbaSize);
+    writeFully(ns.dataFd, buf, at, len, slba * ns.lbaSize);
   } catch (e) {
-    throw keepLanded(ns, e, nlb, (n) => ns.engine.commitWrite(slba, n));
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.commitWrite(slba, n), (n) => ns.trace?.seqWrite(zone, slba, n, buf.subarray(at, at + n * ns.lbaSize)));
   }
   ns.engine.commitWrite(slba, nlb);
   commitLastChanges(ns);
+  ns.trace?.seqWrite(zone, slba, nlb, buf.subarray(at, at + len));
 }
 
 /**
  * The data pwrite of nlb LBAs failed: commit (with `commit`) the whole LBAs that landed before
  * it, and return the error to throw, with them as stored.
  */
-function keepLanded(ns: NamespaceCore, e: unknown, nlb: number, commit: (landed: number) => void): unknown {
+function keepLanded(ns: NamespaceCore, e: unknown, nlb: number, commit: (landed: number) => void, traced?: (landed: number) => void): unknown {
   const landed = Math.min(nlb - 1, Math.floor(bytesWritten(e) / ns.lbaSize));
   if (landed > 0) {
     commit(landed);
     commitLastChanges(ns);
+    traced?.(landed);
   }
   return backingError(ns.dataPath, 'write', e, landed * ns.lbaSize);
 }
@@ -128,11 +133,15 @@ export function writeRandom(ns: NamespaceCore, offset: number, buf: Uint8Array, 
   }
   if (n > 0) {
     if (ns.cache.on) ns.cache.undo.save(ns.dataFd, offset, n);
+    ns.trace?.preImage(ns.dataFd, offset, n);
     try {
       writeFully(ns.dataFd, buf, at, n, offset);
     } catch (err) {
-      throw backingError(ns.dataPath, 'write', err, bytesWritten(err));
+      const landed = bytesWritten(err);
+      if (landed > 0) ns.trace?.convWrite(offset, buf.subarray(at, at + landed));
+      throw backingError(ns.dataPath, 'write', err, landed);
     }
+    ns.trace?.convWrite(offset, buf.subarray(at, at + n));
   }
   return fault;
 }
@@ -149,12 +158,14 @@ export function appendLbas(ns: NamespaceCore, zone: number, buf: Uint8Array, at:
       return f.rejection;
     }
   }
+  ns.trace?.preImage(ns.dataFd, lba * ns.lbaSize, len);
   try {
     writeFully(ns.dataFd, buf, at, len, lba * ns.lbaSize);
   } catch (e) {
-    throw keepLanded(ns, e, nlb, (n) => ns.engine.append(zone, n));
+    throw keepLanded(ns, e, nlb, (n) => ns.engine.append(zone, n), (n) => ns.trace?.append(zone, lba, n, buf.subarray(at, at + n * ns.lbaSize)));
   }
   ns.engine.append(zone, nlb);
   commitLastChanges(ns);
+  ns.trace?.append(zone, lba, nlb, buf.subarray(at, at + len));
   return lba;
 }

@@ -11,11 +11,34 @@ import { clearMediaFaults, listMediaFaults } from './media-faults.js';
 import { NamespaceCore } from './namespace-core.js';
 
 export function manage(ns: NamespaceCore, cmd: ZoneCommand, zone: number | 'all'): Rejection | undefined {
+  const before = ns.trace && cmd === 'reset' ? dataEnds(ns) : undefined;
   const r = ns.engine.manage(cmd, zone);
   if (r) return r;
   const changed = commitLastChanges(ns, false, true);
+  if (before) traceDiscarded(ns, changed, before);
+  ns.trace?.manage(cmd, zone);
   if (cmd === 'reset') ns.reclaimer.punchZones(changed);
   return undefined;
+}
+
+/** Per zone, how many LBAs hold data (what a reset or a cleared fault is about to discard). */
+function dataEnds(ns: NamespaceCore): Float64Array {
+  const e = ns.engine;
+  const out = new Float64Array(e.nrZones);
+  for (let z = e.convZones; z < e.nrZones; z++) out[z] = e.dataLbas(z);
+  return out;
+}
+
+/**
+ * For the trace: save the data of zones just emptied (their space is freed later, in the
+ * background, so it is still in the file), before the command's own record.
+ */
+function traceDiscarded(ns: NamespaceCore, changed: number[], before: Float64Array): void {
+  const e = ns.engine;
+  for (const z of changed) {
+    if (e.stateOf(z) !== ZoneState.EMPTY || before[z]! === 0) continue;
+    ns.trace!.preImage(ns.dataFd, e.zoneStart(z) * ns.lbaSize, before[z]! * ns.lbaSize);
+  }
 }
 
 export function setDescriptorExtension(ns: NamespaceCore, zone: number, data: Uint8Array): Rejection | undefined {
@@ -23,6 +46,7 @@ export function setDescriptorExtension(ns: NamespaceCore, zone: number, data: Ui
   if (r) return r;
   ns.sidecar.forgetExtension(zone);
   commitLastChanges(ns, true, true);
+  ns.trace?.setExt(zone, data);
   return undefined;
 }
 
@@ -30,13 +54,18 @@ export function injectFault(ns: NamespaceCore, kind: FaultCommand, zone: number)
   const r = ns.engine.injectFault(kind, zone);
   if (r) return r;
   commitLastChanges(ns, false, true);
+  ns.trace?.zoneFault(kind, zone);
   return undefined;
 }
 
 export function clearFault(ns: NamespaceCore, zone: number): Rejection | undefined {
+  const before = ns.trace ? dataEnds(ns) : undefined;
   const r = ns.engine.clearFault(zone);
   if (r) return r;
-  ns.reclaimer.punchZones(commitLastChanges(ns, false, true));
+  const changed = commitLastChanges(ns, false, true);
+  if (before) traceDiscarded(ns, changed, before);
+  ns.trace?.clearFault(zone);
+  ns.reclaimer.punchZones(changed);
   return undefined;
 }
 
@@ -45,6 +74,7 @@ export function setRecommendation(ns: NamespaceCore, zone: number, which: 'reset
   const r = ns.engine.setRecommendation(zone, which === 'reset' ? ZoneAttr.RZR : ZoneAttr.FZR, on);
   if (r) return r;
   commitLastChanges(ns, false, true);
+  ns.trace?.recommend(zone, which, on);
   return undefined;
 }
 

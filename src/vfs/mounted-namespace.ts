@@ -8,6 +8,7 @@ import { BackingStoreError, StoredNamespace } from '../store/stored-namespace.js
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
 import { StageHost, StageTable } from './staging.js';
+import { RunWrite, WritePlugs } from './write-order.js';
 import { E, errnoName } from './errno.js';
 
 export class MountedNamespace implements StageHost {
@@ -21,11 +22,14 @@ export class MountedNamespace implements StageHost {
   generation = 0;
   /** Detached or deleted: every handle still open on it fails with EIO. */
   gone = false;
+  /** Direct writes held until their zone's write pointer reaches them (write-order.ts). */
+  readonly plugs: WritePlugs;
   /** Counts every change the mount makes to the namespace (zones.bin's generation). */
   changes = 0;
   private readonly debug: boolean;
 
-  constructor(readonly name: string, readonly ns: StoredNamespace, now: number, readonly log: Logger) {
+  constructor(readonly name: string, readonly ns: StoredNamespace, now: number, readonly log: Logger, runWrite: RunWrite) {
+    this.plugs = new WritePlugs(ns, runWrite, log);
     this.zoneMtime = new Float64Array(ns.engine.nrZones).fill(now);
     this.mtime = now;
     this.debug = log.isLevelEnabled('debug');

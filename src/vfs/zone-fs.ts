@@ -25,11 +25,15 @@ import { CONTROL_FILES, ControlFile } from './control-files.js';
 import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
+import { HeldWrite } from './write-order.js';
 
 export { Attr } from './attr.js';
 export { Handle } from './node.js';
 export { CONTROL_FILES } from './control-files.js';
 export { SUBSYSTEM_FILES } from './subsystem-files.js';
+
+/** submitWrite's answer for a write that was held: its result comes through `done` later. */
+export const WRITE_HELD = Number.MIN_SAFE_INTEGER;
 
 function canonicalIndex(s: string): number {
   return /^(0|[1-9][0-9]{0,9})$/.test(s) ? Number(s) : -1;
@@ -55,7 +59,7 @@ export class ZoneFs {
   }
 
   private attach(ns: StoredNamespace): void {
-    const m = new MountedNamespace(ns.name, ns, this.owner.mountTime, this.log);
+    const m = new MountedNamespace(ns.name, ns, this.owner.mountTime, this.log, (w: HeldWrite) => this.writeNow(w.fh, w.buf, w.len, w.pos));
     this.byName.set(ns.name, m);
     this.byPath.set('/' + ns.name, new NamespaceFile(this.owner, m));
     if (ns.engine.zoned) {
@@ -69,6 +73,7 @@ export class ZoneFs {
   private unmountNamespace(name: string): void {
     const m = this.byName.get(name);
     if (!m) return;
+    m.plugs.settle();
     m.gone = true;
     m.stages.clear();
     this.byName.delete(name);
@@ -181,6 +186,7 @@ export class ZoneFs {
   release(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return 0;
+    this.settleFor(h);
     let r: number;
     try {
       r = this.commitStages(h);
@@ -195,6 +201,7 @@ export class ZoneFs {
   flush(fh: number): number {
     const h = this.handles.get(fh);
     if (!h) return 0;
+    this.settleFor(h);
     try {
       return this.commitStages(h);
     } catch (e) {
@@ -206,6 +213,7 @@ export class ZoneFs {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
     if (this.stale(h)) return -E.EIO;
+    this.settleFor(h);
     try {
       const r = this.commitStages(h);
       if (r < 0) return r;
@@ -247,17 +255,58 @@ export class ZoneFs {
     }
   }
 
+  /**
+   * A write that may be held (PRODUCT.md §9, write-order.ts): a direct write to a namespace file
+   * that lands ahead of its zone's write pointer waits for the requests that can fill the gap.
+   * Returns bytes or -errno now, or WRITE_HELD, and then done(token, bytes or -errno) is called
+   * once, later. `buf` must stay valid until then.
+   */
+  submitWrite<T>(fh: number, buf: Buffer, len: number, pos: number, done: (token: T, result: number) => void, token: T): number {
+    const h = this.handles.get(fh);
+    const node = h?.node;
+    if (h && h.direct && h.writable && node instanceof NamespaceFile && !this.stale(h) && node.m.plugs.shouldHold(pos, len)) {
+      const ns = node.m.ns;
+      const lba = pos / ns.lbaSize;
+      node.m.plugs.hold({ fh, buf, len, pos, lba, zone: ns.engine.zoneOf(lba), done: done as HeldWrite['done'], token, since: Date.now() });
+      return WRITE_HELD;
+    }
+    return this.write(fh, buf, len, pos);
+  }
+
+  /** A write that runs now; held writes it makes contiguous run right after it. */
   write(fh: number, buf: Buffer, len: number, pos: number): number {
+    const r = this.writeNow(fh, buf, len, pos);
+    if (r > 0) {
+      const m = this.handles.get(fh)?.node.m;
+      if (m && m.plugs.held > 0) m.plugs.advance();
+    }
+    return r;
+  }
+
+  private writeNow(fh: number, buf: Buffer, len: number, pos: number): number {
     const h = this.handles.get(fh);
     if (!h) return -E.EBADF;
     if (!h.writable) return -E.EBADF;
     if (this.stale(h)) return -E.EIO;
     if (len === 0) return 0;
+    // Commands (ctl) see the device as it is: no write is held across them.
+    if (!h.node.holdsData) this.settleAll(h.node.m);
     try {
       return h.node.write(h, buf, len, pos);
     } catch (e) {
       return this.failed(h.node, e);
     }
+  }
+
+  /** Before a flush, fsync or close of a data handle: run the namespace's held writes. */
+  private settleFor(h: Handle): void {
+    if (h.node.holdsData) h.node.m?.plugs.settle();
+  }
+
+  /** One namespace's held writes, or (top-level files) every namespace's. */
+  private settleAll(m: MountedNamespace | undefined): void {
+    if (m) m.plugs.settle();
+    else for (const n of this.byName.values()) n.plugs.settle();
   }
 
   truncate(path: string, size: number): number {
@@ -271,6 +320,8 @@ export class ZoneFs {
   }
 
   private truncateNode(node: Node, size: number, h?: Handle): number {
+    // A reset or finish sees the zone as it is: no write is held across it.
+    node.m?.plugs.settle();
     try {
       return node.truncate(size, h);
     } catch (e) {
@@ -278,8 +329,9 @@ export class ZoneFs {
     }
   }
 
-  /** Commit everything staged (used at unmount). */
+  /** Run every held write and commit everything staged (used at unmount). */
   commitAll(): void {
+    this.settleAll(undefined);
     for (const h of this.handles.values()) {
       try {
         this.commitStages(h);

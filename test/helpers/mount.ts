@@ -15,6 +15,13 @@ export const CLI = path.join(ROOT, 'bin', 'zonefuse.js');
 
 const live = new Set<Daemon>();
 
+/**
+ * The FUSE backend the integration tests mount with: ZONEFUSE_TEST_FUSE (fuse-native or
+ * libfuse3; scripts/test runs the integration tests once with each), else the CLI's default.
+ */
+export const TEST_FUSE = process.env.ZONEFUSE_TEST_FUSE ?? '';
+const fuseArgs = (): string[] => (TEST_FUSE ? ['--fuse', TEST_FUSE] : []);
+
 function isMounted(mnt: string): boolean {
   const text = fs.readFileSync('/proc/mounts', 'utf8');
   return text.split('\n').some((l) => l.split(' ')[1] === mnt);
@@ -71,7 +78,7 @@ export class Daemon {
     this.exitCode = null;
     this.logFile = path.join(path.dirname(this.mnt), `daemon-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
     const log = fs.openSync(this.logFile, 'w');
-    const proc = spawn(process.execPath, [CLI, 'mount', this.store, this.mnt, '--log-level', 'info', ...extra], {
+    const proc = spawn(process.execPath, [CLI, 'mount', this.store, this.mnt, '--log-level', 'info', ...fuseArgs(), ...extra], {
       stdio: ['ignore', 'ignore', log],
       env: { ...process.env, ...env },
     });

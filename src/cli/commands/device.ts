@@ -2,6 +2,7 @@
 import { listNamespaces } from '../../store/store.js';
 import { runControl, readControl } from '../control.js';
 import { resolveTarget, CliError } from '../target.js';
+import { formatLossPolicy, parseLossPolicy } from '../../engine/loss-policy.js';
 
 const NOT_RUNNING = (what: string): string =>
   `${what} needs a running device: mount $STORE first (a stopped device has already lost power)`;
@@ -12,14 +13,23 @@ export function cacheCommand(target: string, state: string, flags: { ns?: string
 }
 
 /** Power-cycle one namespace (--ns) or every namespace of the store (the subsystem). */
-export function powerCycleCommand(target: string, flags: { ns?: string; shutdown?: boolean }): void {
+export function powerCycleCommand(target: string, flags: { ns?: string; shutdown?: boolean; keep?: string }): void {
+  let keep = '';
+  if (flags.keep !== undefined) {
+    if (flags.shutdown) throw new CliError('--keep is for a power loss; a --shutdown flushes everything first');
+    try {
+      keep = formatLossPolicy(parseLossPolicy(flags.keep));
+    } catch (e) {
+      throw new CliError(`--keep: ${(e as Error).message}`);
+    }
+  }
   const t = resolveTarget(target);
   const names = flags.ns !== undefined ? [flags.ns] : listNamespaces(t.storeDir);
   if (!t.mount) throw new CliError(NOT_RUNNING('power-cycle').replace('$STORE', t.storeDir));
-  const verb = flags.shutdown ? 'shutdown' : 'power-cycle';
+  const verb = flags.shutdown ? 'shutdown' : keep && keep !== 'none' ? `power-cycle keep=${keep}` : 'power-cycle';
   for (const ns of names) {
     const r = runControl(target, ns, verb);
-    process.stdout.write(`${r.ns}: ${flags.shutdown ? 'clean shutdown and power-up' : 'power lost and restored'}\n`);
+    process.stdout.write(`${r.ns}: ${flags.shutdown ? 'clean shutdown and power-up' : `power lost and restored${keep && keep !== 'none' ? ` (kept: ${keep})` : ''}`}\n`);
   }
 }
 

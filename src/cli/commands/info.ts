@@ -13,7 +13,12 @@ export function infoCommand(target: string, flags: { ns?: string }): void {
     ['store', t.storeDir],
     ['in_use_by', owner ? `pid ${owner.pid} (${owner.command})` : 'nobody'],
   ];
-  if (t.mount) head.push(['mounted_at', t.mount.mountpoint]);
+  if (t.mount) {
+    head.push(['mounted_at', t.mount.mountpoint]);
+    // The serving daemon's owner record says `zonefuse mount --fuse <backend> …`.
+    const backend = /(?:^| )--fuse (\S+)/.exec(owner?.command ?? '')?.[1];
+    if (backend) head.push(['fuse_backend', backend]);
+  }
   let out = formatInfo(head);
   for (const name of names) {
     const ns = StoredNamespace.open(t.storeDir, name, { readOnly: true });

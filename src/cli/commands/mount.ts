@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { createLogger, LogLevel } from '../../log.js';
 import { Store, createNamespace, listNamespaces } from '../../store/store.js';
 import { ZoneFs } from '../../vfs/zone-fs.js';
-import { findMount, mountZoneFs } from '../../fuse/serve.js';
+import { findMount } from '../../fuse/mounts.js';
+import type { FuseBackend, MountHandle } from '../../fuse/backend.js';
 import { defaultStoreDir } from '../args.js';
 import { CliError } from '../target.js';
 
@@ -12,7 +13,7 @@ import { CliError } from '../target.js';
  * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
  * the store cleanly.
  */
-export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; allowOther?: boolean }): Promise<void> {
+export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; allowOther?: boolean; backend: FuseBackend; trace?: string; traceLimit?: number }): Promise<void> {
   if (paths.length > 2) throw new CliError(`mount takes [store] <mountpoint>, got ${paths.length} paths`);
   const [a, b] = paths as [string, string | undefined];
   const log = createLogger(flags.logLevel);
@@ -31,18 +32,30 @@ export async function mountCommand(paths: string[], flags: { logLevel: LogLevel;
     if (!fs.existsSync(storeDir)) throw new CliError(`store ${storeDir} does not exist (create it with: zonefuse create ${a})`);
   }
 
-  const store = Store.open(storeDir, { logger: log, command: `zonefuse mount ${mnt}` });
+  // The owner record names the backend: `zonefuse info` reports it from there.
+  const store = Store.open(storeDir, { logger: log, command: `zonefuse mount --fuse ${flags.backend.name} ${mnt}` });
+  if (flags.trace !== undefined) {
+    // The namespaces attached now; each trace ends when its namespace closes (at unmount).
+    const dir = path.resolve(flags.trace);
+    try {
+      for (const ns of store.attached()) ns.startTrace(dir, flags.traceLimit);
+    } catch (e) {
+      store.close();
+      throw new CliError(`--trace ${dir}: ${(e as Error).message}`);
+    }
+    log.info({ dir }, `recording device-level operations into ${dir}`);
+  }
   let zfs: ZoneFs;
-  let handle;
+  let handle: MountHandle;
   try {
     zfs = new ZoneFs(store, log);
-    handle = await mountZoneFs(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount, allowOther: flags.allowOther === true });
+    handle = await flags.backend.mount(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount, allowOther: flags.allowOther === true });
   } catch (e) {
     store.close();
     throw e;
   }
   const names = zfs.namespaces().map((n) => n.name);
-  log.info({ store: storeDir, mountpoint: mnt, namespaces: names }, `serving ${names.join(', ')} from ${storeDir} at ${mnt}`);
+  log.info({ store: storeDir, mountpoint: mnt, namespaces: names, fuse: handle.backend }, `serving ${names.join(', ')} from ${storeDir} at ${mnt} (${handle.backend})`);
 
   let stopping = false;
   const stop = async (reason: string, code = 0): Promise<void> => {
