@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { readFully } from './io.js';
+import { PRIVATE_FILE_MODE } from './paths.js';
 
 export class EventLog {
   private fd = -1;
@@ -32,7 +33,7 @@ export class EventLog {
   append(lines: string[]): void {
     if (lines.length === 0) return;
     if (this.readOnly) throw new Error(`${this.path}: the namespace is open read-only`);
-    if (this.fd < 0) this.fd = fs.openSync(this.path, 'a+', 0o644);
+    if (this.fd < 0) this.fd = fs.openSync(this.path, 'a+', PRIVATE_FILE_MODE);
     const buf = Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8');
     let done = 0;
     while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done);
@@ -45,7 +46,7 @@ export class EventLog {
   read(offset: number, buf: Uint8Array, at: number, len: number): number {
     const n = Math.max(0, Math.min(len, this.bytes - offset));
     if (n === 0) return 0;
-    if (this.fd < 0) this.fd = fs.openSync(this.path, this.readOnly ? 'r' : 'a+', 0o644);
+    if (this.fd < 0) this.fd = fs.openSync(this.path, this.readOnly ? 'r' : 'a+', PRIVATE_FILE_MODE);
     readFully(this.fd, buf, at, n, offset);
     return n;
   }
