@@ -164,13 +164,20 @@ static int fd_path(int fd, char *out, size_t len)
 	return 0;
 }
 
+static int on_fuse_fd(int fd)
+{
+	struct statfs sfs;
+	return fstatfs(fd, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC;
+}
+
 int zf_ns_from_fd(int fd, struct zf_ns *ns)
 {
 	struct stat st;
 	char abs[PATH_MAX];
 	int saved = errno;
 	int r = 0;
-	if (zf_raw_fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && candidate(&st) && fd_path(fd, abs, sizeof(abs)) == 0)
+	if (zf_raw_fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && candidate(&st) && on_fuse_fd(fd) &&
+	    fd_path(fd, abs, sizeof(abs)) == 0)
 		r = ns_from_abs(abs, &st, ns);
 	errno = saved;
 	return r;
@@ -188,6 +195,12 @@ int zf_ns_from_path(int dirfd, const char *path, const struct stat *st, struct z
 		return zf_ns_from_fd(dirfd, ns);
 	int saved = errno;
 	int r = 0;
+	struct statfs sfs;
+	/* Most candidates (tmpfs, overlayfs: major 0 too) end here, at one statfs. */
+	if ((path[0] == '/' || dirfd == AT_FDCWD) && (statfs(path, &sfs) != 0 || sfs.f_type != FUSE_SUPER_MAGIC)) {
+		errno = saved;
+		return 0;
+	}
 	int fd = syscall(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
 	if (fd >= 0) {
 		char abs[PATH_MAX];

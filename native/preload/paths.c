@@ -31,7 +31,7 @@ void *zf_real(const char *name)
 /* A path relative to a directory descriptor under /sys, made absolute. */
 static const char *at_path(int dirfd, const char *path, char *buf, size_t len)
 {
-	if (!path || path[0] == '/' || dirfd == AT_FDCWD)
+	if (!path || path[0] == '/' || dirfd == AT_FDCWD || !zf_sys_active())
 		return path;
 	char link[64], dir[PATH_MAX];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);

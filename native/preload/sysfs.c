@@ -49,6 +49,15 @@ static int nr_devs;
 static uint64_t use_clock;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* fork() while another thread holds the lock must not leave the child with a locked registry. */
+static void before_fork(void) { pthread_mutex_lock(&lock); }
+static void after_fork(void) { pthread_mutex_unlock(&lock); }
+
+__attribute__((constructor)) static void init_fork_handlers(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -562,6 +571,12 @@ done:
 	if (r)
 		zf_debug("zonefuse-preload: %s -> %s", path, out);
 	return r;
+}
+
+/* Has this process registered any namespace device? (a cheap test before path work) */
+int zf_sys_active(void)
+{
+	return nr_devs > 0;
 }
 
 /* A path inside one of our trees (as realpath returns it) back into its /sys form. */

@@ -80,6 +80,7 @@ void zf_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void zf_sysfs_register(const struct zf_ns *ns);
 int zf_sys_redirect(const char *path, char *out, size_t outlen);
 int zf_sys_unredirect(const char *path, char *out, size_t outlen);
+int zf_sys_active(void);
 
 /* real libc entry points (paths.c) */
 void *zf_real(const char *name);
