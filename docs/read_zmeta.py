@@ -5,7 +5,9 @@ Written against docs/format.md, with the Python standard library only (struct, z
 that the document is enough to read a store without zonefuse's code. It decodes and validates a
 sidecar of either byte order and prints the header, the zone table (with each zone's durable
 write pointer), the fault block (bad LBA ranges, random mode) and a summary of the undo file
-(`<name>.undo`) when there is one.
+(`<name>.undo`) when there is one. With two header copies (compat bit HEADER_COPY, section 5.3)
+it uses the intact copy with the highest sequence number and warns about a damaged, missing or
+outdated one (section 8, item 1).
 
     python3 docs/read_zmeta.py STORE_DIR            every namespace in a store
     python3 docs/read_zmeta.py STORE/NAME.zmeta     one sidecar
@@ -29,6 +31,11 @@ HEADER_SIZE = 4096
 RECORD_SIZE = 64
 BYTE_ORDER_MARK = 0x01020304
 KNOWN_INCOMPAT = 0x0
+COMPAT_HEADER_COPY = 0x1              # section 5.2: a second header copy is the file's last block
+KNOWN_COMPAT = COMPAT_HEADER_COPY
+HEADER_SEQ_OFFSET = 224               # u64 header_seq, meaningful with COMPAT_HEADER_COPY
+# A header that fails on one of these is a damaged copy; any other refusal is the file's (section 8).
+DAMAGE_FIELDS = {"header", "magic", "endianness", "byte order mark", "header checksum"}
 KNOWN_FLAGS = 0x7F
 MAX_SAFE = 2**53 - 1
 
@@ -73,6 +80,7 @@ RECORD_BODY = "BBBB4xQQIIIQ16x"
 class FormatError(Exception):
     def __init__(self, file, field, detail):
         super().__init__(f"{file}: {field}: {detail}")
+        self.field, self.detail = field, detail
 
 
 def warn(path, field, msg):
@@ -161,8 +169,53 @@ def decode_header(path, buf, file_size):
     h["name"] = name.split(b"\x00", 1)[0].decode("utf-8")
     h["flag_names"] = [n for i, n in enumerate(FLAG_NAMES) if h["flags"] & (1 << i)]
     h["volatile_cache"] = bool(h["flags"] & FLAG_VOLATILE_CACHE)
-    h["expected_file_size"] = size
+    has_copy = bool(h["compat"] & COMPAT_HEADER_COPY)
+    (h["header_seq"],) = struct.unpack_from(bo + "Q", buf, HEADER_SEQ_OFFSET) if has_copy else (0,)
+    h["min_file_size"] = size  # with HEADER_COPY, the second copy is the last block, at this offset or later
     return h
+
+
+def read_header(path, f, file_size):
+    """The header to use and what is wrong with the copies (format.md sections 5.3 and 8 item 1)."""
+    def decode_at(off):
+        f.seek(off)
+        try:
+            return decode_header(path, f.read(HEADER_SIZE), file_size)
+        except FormatError as e:
+            return e
+    one = decode_at(0)
+    if isinstance(one, FormatError) and one.field not in DAMAGE_FIELDS:
+        raise one
+    if not isinstance(one, FormatError) and not one["compat"] & COMPAT_HEADER_COPY:
+        one["header_copy_offset"] = None
+        return one, {"copies": 1, "used": 1, "problems": []}
+    at = file_size - HEADER_SIZE   # copy 2 is the file's last block
+    two = None
+    if at >= HEADER_SIZE and (isinstance(one, FormatError) or at >= one["min_file_size"]):
+        two = decode_at(at)
+        if not isinstance(two, FormatError) and (not two["compat"] & COMPAT_HEADER_COPY or at < two["min_file_size"]):
+            two = FormatError(path, "header copy", f"the block at {at} is not a second header copy")
+    problems = []
+    if isinstance(one, FormatError):
+        if two is None or isinstance(two, FormatError):
+            raise FormatError(path, one.field, one.detail + "; and no intact second copy")
+        problems.append({"copy": 1, "offset": 0, "problem": f"damaged: {one.field}: {one.detail}"})
+        two["header_copy_offset"] = at
+        return two, {"copies": 2, "used": 2, "problems": problems}
+    one["header_copy_offset"] = max(at, one["min_file_size"])
+    if two is None:
+        problems.append({"copy": 2, "offset": one["header_copy_offset"], "problem": f"missing: the file ends at {file_size}"})
+        return one, {"copies": 2, "used": 1, "problems": problems}
+    if isinstance(two, FormatError):
+        problems.append({"copy": 2, "offset": at, "problem": f"damaged: {two.field}: {two.detail}"})
+        return one, {"copies": 2, "used": 1, "problems": problems}
+    if two["header_seq"] > one["header_seq"]:
+        problems.append({"copy": 1, "offset": 0, "problem": f"older than copy 2 (sequence {one['header_seq']} < {two['header_seq']})"})
+        two["header_copy_offset"] = at
+        return two, {"copies": 2, "used": 2, "problems": problems}
+    if two["header_seq"] < one["header_seq"]:
+        problems.append({"copy": 2, "offset": at, "problem": f"older than copy 1 (sequence {two['header_seq']} < {one['header_seq']})"})
+    return one, {"copies": 2, "used": 1, "problems": problems}
 
 
 def check_geometry(path, h):
@@ -313,7 +366,9 @@ def read_undo(path):
 def read_sidecar(path):
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        h = decode_header(path, f.read(HEADER_SIZE), size)
+        h, copies = read_header(path, f, size)
+        for c in copies["problems"]:
+            warn(path, f"header copy {c['copy']}", f"at offset {c['offset']}: {c['problem']}; the other copy is used")
         zones = decode_zones(path, f, h)
         faults = decode_faults(path, f, h)
     base = path[:-len(".zmeta")] if path.endswith(".zmeta") else path
@@ -323,16 +378,16 @@ def read_sidecar(path):
     undo = read_undo(base + ".undo")
     if undo and undo["entries"] and not h["volatile_cache"]:
         warn(undo["file"], "undo", "pre-images are pending but VOLATILE_CACHE is clear: zonefuse will not replay them")
-    return h, zones, faults, undo
+    return h, copies, zones, faults, undo
 
 
-def print_human(path, h, zones, faults, undo, limit):
+def print_human(path, h, copies, zones, faults, undo, limit):
     print(f"== {path}")
     order = ["name", "uuid", "endianness", "version", "flags", "volatile_cache", "incompat", "compat",
              "lba_size", "capacity", "zone_size", "zone_capacity", "nr_zones", "conv_zones", "max_open",
              "max_active", "zasl", "descr_ext_size", "created_ms", "mount_count", "unclean_count",
              "last_opened_ms", "records_offset", "ext_offset", "faults_offset", "faults_size",
-             "expected_file_size"]
+             "header_seq", "header_copy_offset", "min_file_size"]
     for k in order:
         v = h[k]
         if k == "flags":
@@ -340,8 +395,12 @@ def print_human(path, h, zones, faults, undo, limit):
         elif k == "volatile_cache":
             v = "on" if v else "off"
         elif k in ("incompat", "compat"):
-            v = f"0x{v:08x}"
+            v = f"0x{v:08x}" + (" (HEADER_COPY)" if k == "compat" and v & COMPAT_HEADER_COPY else "")
+        elif k == "header_copy_offset" and v is None:
+            v = "- (one header copy)"
         print(f"  {k:<20} {v}")
+    bad = ", ".join(f"copy {c['copy']} {c['problem']}" for c in copies["problems"])
+    print(f"  {'header_copies':<20} {copies['copies']}, copy {copies['used']} used" + (f"; {bad}" if bad else ""))
     if zones:
         print(f"  {'zone':>6} {'type':<19} {'state':<10} {'zslba':>10} {'wp(rel)':>9} {'dwp(rel)':>9} {'zcap':>8} "
               f"{'attrs':<10} {'written':>9} {'resets':>6} {'finish':>6} ext")
@@ -398,11 +457,11 @@ def main(argv):
     out = []
     try:
         for path in files:
-            h, zones, faults, undo = read_sidecar(path)
+            h, copies, zones, faults, undo = read_sidecar(path)
             if as_json:
-                out.append({"file": path, "header": h, "zones": zones, "faults": faults, "undo": undo})
+                out.append({"file": path, "header": h, "header_copies": copies, "zones": zones, "faults": faults, "undo": undo})
             else:
-                print_human(path, h, zones, faults, undo, len(zones) if limit is None else limit)
+                print_human(path, h, copies, zones, faults, undo, len(zones) if limit is None else limit)
     except (FormatError, OSError, UnicodeDecodeError) as e:
         print(str(e), file=sys.stderr)
         return 1

@@ -78,6 +78,14 @@ export class ZoneTable {
   }
 }
 
+function tableHeader(h: ZonesBinHeader): ZoneTableHeader {
+  return {
+    nrZones: h.nrZones, lbaSize: h.lbaSize, maxOpen: h.maxOpen, maxActive: h.maxActive,
+    openZones: h.openZones, activeZones: h.activeZones, zoneAppendBytes: h.zoneAppendBytes,
+    zoneLbas: h.zoneLbas, generation: h.generation, conventionalZones: h.conventionalZones,
+  };
+}
+
 /**
  * A zones.bin image (header and every record) into a table; `reuse` is updated in place when it
  * has the same number of zones.
@@ -86,11 +94,7 @@ export function tableFromZonesBin(buf: Buffer, reuse?: ZoneTable, rec = {} as Zo
   const h = decodeZonesBinHeader(buf);
   const have = Math.floor((buf.length - h.headerSize) / h.recordSize);
   if (have < h.nrZones) throw new ZoneSourceError(`zones.bin holds ${have} of its ${h.nrZones} zone records`);
-  const header: ZoneTableHeader = {
-    nrZones: h.nrZones, lbaSize: h.lbaSize, maxOpen: h.maxOpen, maxActive: h.maxActive,
-    openZones: h.openZones, activeZones: h.activeZones, zoneAppendBytes: h.zoneAppendBytes,
-    zoneLbas: h.zoneLbas, generation: h.generation, conventionalZones: h.conventionalZones,
-  };
+  const header = tableHeader(h);
   const t = reuse && reuse.nrZones === h.nrZones ? reuse : new ZoneTable(header);
   t.header = header;
   for (let z = 0; z < h.nrZones; z++) t.set(z, decodeZoneRecord(buf, h.headerSize + z * h.recordSize, z, rec));
@@ -114,9 +118,14 @@ export class ZoneTableReader {
   readonly file: string;
   private table: ZoneTable | undefined;
   private generation: bigint | undefined;
+  /** This read and the previous one: records are compared as words, only changed ones decoded. */
   private buf = Buffer.alloc(0);
+  private prev = Buffer.alloc(0);
   private readonly headerBuf = Buffer.alloc(ZONES_BIN_HEADER_SIZE);
   private readonly rec = {} as ZoneRecord;
+  private changedZones = new Uint32Array(0);
+  private changedCount = 0;
+  private allChanged = true;
 
   constructor(readonly zonesDir: string) {
     this.file = path.join(zonesDir, 'zones.bin');
@@ -127,9 +136,9 @@ export class ZoneTableReader {
     return this.table;
   }
 
-  /** Forget the generation: the next poll reads the records again. */
-  invalidate(): void {
-    this.generation = undefined;
+  /** Zones whose record changed in the last poll that answered a table; null: all of them (first read, resize). */
+  get changed(): Uint32Array | null {
+    return this.allChanged ? null : this.changedZones.subarray(0, this.changedCount);
   }
 
   async poll(): Promise<ZoneTable | undefined> {
@@ -144,7 +153,12 @@ export class ZoneTableReader {
       const head = decodeZonesBinHeader(this.headerBuf.subarray(0, bytesRead));
       if (head.generation === this.generation && this.table?.nrZones === head.nrZones) return undefined;
       const size = head.headerSize + head.recordSize * head.nrZones;
-      if (this.buf.length < size) this.buf = Buffer.alloc(size);
+      if (this.buf.length !== size) {
+        // Own ArrayBuffers (offset 0), so the word views below are aligned.
+        this.buf = Buffer.from(new ArrayBuffer(size));
+        this.prev = Buffer.from(new ArrayBuffer(size));
+        this.table = undefined;
+      }
       let got = 0;
       while (got < size) {
         const r = await fh.read(this.buf, got, size - got, got);
@@ -152,15 +166,43 @@ export class ZoneTableReader {
         got += r.bytesRead;
       }
       if (got < size) throw new ZoneSourceError(`${this.file}: short read (${got} of ${size} bytes)`);
-      // Counts and generation from the full read's header: the records came with it.
-      this.table = tableFromZonesBin(this.buf.subarray(0, got), this.table, this.rec);
-      this.generation = this.table.header.generation;
+      this.decode();
       return this.table;
     } catch (e) {
       throw this.failure(e);
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /** Counts and generation from this read's header (the records came with it); changed records only. */
+  private decode(): void {
+    const h = decodeZonesBinHeader(this.buf);
+    const aligned = h.headerSize % 4 === 0 && h.recordSize % 4 === 0;
+    if (!this.table || this.table.nrZones !== h.nrZones || !aligned) {
+      this.table = tableFromZonesBin(this.buf, this.table, this.rec);
+      this.allChanged = true;
+    } else {
+      this.table.header = tableHeader(h);
+      const cur = new Int32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length >> 2);
+      const old = new Int32Array(this.prev.buffer, this.prev.byteOffset, this.prev.length >> 2);
+      const words = h.recordSize >> 2;
+      if (this.changedZones.length !== h.nrZones) this.changedZones = new Uint32Array(h.nrZones);
+      let n = 0;
+      for (let z = 0, w = h.headerSize >> 2; z < h.nrZones; z++, w += words) {
+        for (let i = 0; i < words; i++) {
+          if (cur[w + i] !== old[w + i]) {
+            this.table.set(z, decodeZoneRecord(this.buf, h.headerSize + z * h.recordSize, z, this.rec));
+            this.changedZones[n++] = z;
+            break;
+          }
+        }
+      }
+      this.changedCount = n;
+      this.allChanged = false;
+    }
+    this.generation = h.generation;
+    [this.prev, this.buf] = [this.buf, this.prev];
   }
 
   private failure(e: unknown): Error {

@@ -76,10 +76,11 @@ export function nativeArtifact(piece: NativePiece, root = PACKAGE_ROOT): string 
     throw new NativeUnavailableError(piece, `${piece.usedFor} (${path.join('native', piece.name, 'build', piece.file)}) ${what}: ${buildAdvice(piece, root)}`);
   }
   const arch = elfArch(file);
+  if (arch === undefined) throw new NativeUnavailableError(piece, `${piece.usedFor} (${file}) is not an ELF file: ${buildAdvice(piece, root)}`);
   if (arch !== process.arch) {
     throw new NativeUnavailableError(
       piece,
-      `${piece.usedFor} (${file}) was built for ${arch === undefined ? 'an unknown format' : `linux-${arch}`}, this machine is ${process.platform}-${process.arch}: ${buildAdvice(piece, root)}`,
+      `${piece.usedFor} (${file}) was built for linux-${arch}, this machine is ${process.platform}-${process.arch}: ${buildAdvice(piece, root)}`,
     );
   }
   return file;

@@ -17,10 +17,3 @@ export const KOFFI_REQUIREMENT: Requirement = {
   },
   explain: (e) => `does not load (${firstLine(e)}): ${reinstallAdvice()}`,
 };
-
-/** The field's zoned tools that `zonefuse exec` is used with (PRODUCT.md §8). */
-export const EXEC_TOOL_REQUIREMENTS: readonly Requirement[] = [
-  { kind: 'program', name: 'blkzone', apt: 'util-linux', usedFor: 'zonefuse exec blkzone' },
-  { kind: 'program', name: 'fio', apt: 'fio', usedFor: 'zonefuse exec fio --zonemode=zbd' },
-  { kind: 'program', name: 'zbd', apt: 'zbd-utils', usedFor: 'zonefuse exec zbd' },
-];

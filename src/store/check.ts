@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from '../engine/zone.js';
 import { resolveGeometry } from '../engine/geometry.js';
-import { HEADER_SIZE, RECORD_SIZE, FAULTS_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader, FormatError, Header } from './format.js';
+import { Compat, RECORD_SIZE, FAULTS_SIZE, RecordCodec, ZoneRecord, crc32, FormatError, Header } from './format.js';
+import { readHeaders, writeHeaders } from './header-copies.js';
 import { FaultTable } from './faults.js';
 import { allocatedRanges, punchHole } from '../native/libc.js';
 import { StoreError, listNamespaces } from './store.js';
@@ -67,8 +68,10 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
     const size = fs.fstatSync(metaFd).size;
     let h: Header;
     try {
-      h = decodeHeader(p.meta, readAt(metaFd, HEADER_SIZE, 0), size);
+      const read = readHeaders(p.meta, metaFd, size);
+      h = read.header;
       resolveGeometry(h.geometry);
+      checkHeaderCopies(metaFd, h, read.problems, read.copyOffset, repair, add, p.meta);
     } catch (e) {
       add('error', e instanceof FormatError ? e.message : `${p.meta}: geometry: ${(e as Error).message}`);
       return;
@@ -161,6 +164,29 @@ function checkNamespace(dir: string, name: string, repair: boolean, result: Chec
   } finally {
     if (dataFd >= 0) fs.closeSync(dataFd);
     fs.closeSync(metaFd);
+  }
+}
+
+/**
+ * Both header copies must be intact and current (§9.4). Repair rewrites them from the one in use;
+ * a sidecar with one copy (made before there were two) gets the second.
+ */
+function checkHeaderCopies(
+  metaFd: number, h: Header, problems: ReturnType<typeof readHeaders>['problems'], copyOffset: number, repair: boolean,
+  add: (level: CheckFinding['level'], m: string) => void, file: string,
+): void {
+  const single = (h.compat & Compat.HEADER_COPY) === 0;
+  if (problems.length === 0 && !single) return;
+  if (!repair) {
+    for (const c of problems) add('error', `${file}: header copy ${c.copy} (offset ${c.offset}) is ${c.problem} (repair rewrites it from the other copy)`);
+    if (single) add('warning', `${file}: one header copy (made before zonefuse kept two); repair, or the next read-write open, adds the second`);
+    return;
+  }
+  const copies = writeHeaders(metaFd, h, copyOffset);
+  for (const c of problems) add('repaired', `${file}: header copy ${c.copy} (offset ${c.offset}) was ${c.problem}; both copies rewritten`);
+  if (single) {
+    if (copies === 'both') add('repaired', `${file}: second header copy added`);
+    else add('warning', `${file}: one header copy: no room to add the second`);
   }
 }
 

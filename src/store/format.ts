@@ -32,9 +32,19 @@ const KNOWN_FLAGS = 0x7f;
 
 /**
  * Feature bits, as in ext4/qcow2: an unknown INCOMPAT bit means this reader must refuse the
- * file; an unknown COMPAT bit can be ignored. Version 1 defines none.
+ * file; an unknown COMPAT bit can be ignored (and is cleared by a writer that does not know it).
  */
 export const KNOWN_INCOMPAT = 0;
+
+/** Compatible features (docs/format.md §5.2). */
+export const Compat = Object.freeze({
+  /**
+   * A second copy of the header is the file's last block (at or after layout().size), and
+   * `header_seq` orders the two: a torn header write damages only one (docs/format.md §5.3).
+   */
+  HEADER_COPY: 1 << 0,
+});
+export const KNOWN_COMPAT = 0x1;
 
 export const Off = Object.freeze({
   magic: 0,
@@ -67,6 +77,8 @@ export const Off = Object.freeze({
   nameLength: 64,
   faultsOffset: 208,
   faultsSize: 216,
+  /** u64, with Compat.HEADER_COPY: incremented at every header write, so the newer copy wins. */
+  headerSeq: 224,
   checksum: HEADER_SIZE - 4,
 });
 
@@ -102,6 +114,10 @@ export interface Header {
   extOffset: number;
   faultsOffset: number;
   name: string;
+  /** Known compatible feature bits (Compat); unknown ones are dropped when read. */
+  compat: number;
+  /** Header write sequence number (meaningful with Compat.HEADER_COPY). */
+  headerSeq: number;
 }
 
 export interface ZoneRecord {
@@ -133,7 +149,10 @@ function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-/** Where the extension area starts, and the file's total size, for a geometry. */
+/**
+ * Where the areas start for a geometry, and `size`, where they end: the smallest valid file. With
+ * Compat.HEADER_COPY the header's second copy is the file's last block, at `size` or later.
+ */
 export function layout(nrZones: number, descrExtSize: number): { recordsOffset: number; extOffset: number; faultsOffset: number; size: number } {
   const recordsOffset = HEADER_SIZE;
   const extOffset = align(recordsOffset + nrZones * RECORD_SIZE, 4096);
@@ -170,7 +189,7 @@ export function encodeHeader(h: Header): Buffer {
   v.setUint32(Off.headerSize, HEADER_SIZE, le);
   v.setUint32(Off.recordSize, RECORD_SIZE, le);
   v.setUint32(Off.incompat, 0, le);
-  v.setUint32(Off.compat, 0, le);
+  v.setUint32(Off.compat, h.compat & KNOWN_COMPAT, le);
   v.setUint32(Off.flags, h.flags, le);
   v.setUint32(Off.lbaSize, g.lbaSize, le);
   setU64(v, Off.capacity, g.capacity, le);
@@ -191,6 +210,7 @@ export function encodeHeader(h: Header): Buffer {
   setU64(v, Off.extOffset, h.extOffset, le);
   setU64(v, Off.faultsOffset, h.faultsOffset, le);
   v.setUint32(Off.faultsSize, FAULTS_SIZE, le);
+  if (h.compat & Compat.HEADER_COPY) setU64(v, Off.headerSeq, h.headerSeq, le);
   buf.write(h.name, Off.name, Off.nameLength, 'utf8');
   v.setUint32(Off.checksum, crc32(buf.subarray(0, Off.checksum)), le);
   return buf;
@@ -280,6 +300,8 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
   }
   const nameBytes = buf.subarray(Off.name, Off.name + Off.nameLength);
   const nul = nameBytes.indexOf(0);
+  const compat = v.getUint32(Off.compat, le) & KNOWN_COMPAT;
+  const seq = (compat & Compat.HEADER_COPY) !== 0 ? u64(v, Off.headerSeq, le) : 0;
   return {
     endianness: le ? 'little' : 'big',
     version,
@@ -295,6 +317,8 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     extOffset,
     faultsOffset,
     name: nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('utf8'),
+    compat,
+    headerSeq: Number.isNaN(seq) ? 0 : seq,
   };
 }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Geometry, resolveGeometry } from '../engine/geometry.js';
 import { ZonedNamespace } from '../engine/namespace.js';
-import { Endianness, FORMAT_VERSION, FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, encodeHeader, flagsFor, layout } from './format.js';
+import { Compat, Endianness, FORMAT_VERSION, FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, encodeHeader, flagsFor, layout } from './format.js';
 import { FaultTable } from './faults.js';
 import { fsyncDir, writeFully } from './io.js';
 import { namespacePaths } from './paths.js';
@@ -39,6 +39,8 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
     extOffset,
     faultsOffset,
     name,
+    compat: Compat.HEADER_COPY,
+    headerSeq: 1,
   };
 
   // Data first: a crash before the sidecar's rename leaves only an orphan image, which the
@@ -74,7 +76,10 @@ function writeSidecar(tmp: string, header: Header, engine: ZonedNamespace): void
   const { recordsOffset, extOffset, faultsOffset, size } = layout(engine.nrZones, header.geometry.descrExtSize);
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
-    writeFully(fd, encodeHeader(header), 0, HEADER_SIZE, 0);
+    // Both header copies (the second is the last block, at `size`), the same bytes.
+    const hbuf = encodeHeader(header);
+    writeFully(fd, hbuf, 0, HEADER_SIZE, 0);
+    writeFully(fd, hbuf, 0, HEADER_SIZE, size);
     // Every record is written (not left sparse) so later overwrites never need new blocks.
     const codec = new RecordCodec(header.endianness);
     const chunkZones = 4096;
@@ -103,7 +108,7 @@ function writeSidecar(tmp: string, header: Header, engine: ZonedNamespace): void
       writeFully(fd, zero, 0, Math.min(zero.length, faultsOffset - pos), pos);
     }
     writeFully(fd, new FaultTable().encode(header.endianness), 0, FAULTS_SIZE, faultsOffset);
-    fs.ftruncateSync(fd, size);
+    fs.ftruncateSync(fd, size + HEADER_SIZE);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { Geometry, GEOMETRY_FIELDS } from '../engine/geometry.js';
 import { ZoneAttr } from '../engine/zone.js';
 import { ZonedNamespace, ZoneLoadError } from '../engine/namespace.js';
-import { FAULTS_SIZE, FormatError, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, ZoneRecord, crc32, decodeHeader } from './format.js';
+import { Compat, FAULTS_SIZE, FormatError, Header, RECORD_SIZE, RecordCodec, ZoneRecord, crc32 } from './format.js';
+import { readHeaders } from './header-copies.js';
 import { FaultTable } from './faults.js';
 import { readFully } from './io.js';
 import { Logger, silentLogger } from '../log.js';
@@ -33,10 +34,7 @@ export function peekHeader(dir: string, name: string): Header {
   const file = namespacePaths(dir, name).meta;
   const fd = fs.openSync(file, 'r');
   try {
-    const size = fs.fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.min(HEADER_SIZE, size));
-    readFully(fd, buf, 0, buf.length, 0);
-    return decodeHeader(file, buf, size);
+    return readHeaders(file, fd, fs.fstatSync(fd).size).header;
   } finally {
     fs.closeSync(fd);
   }
@@ -52,10 +50,14 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
   let dataFd = -1;
   let cache: VolatileCache | undefined;
   try {
-    const metaSize = fs.fstatSync(metaFd).size;
-    const hbuf = Buffer.alloc(HEADER_SIZE);
-    readFully(metaFd, hbuf, 0, Math.min(HEADER_SIZE, metaSize), 0);
-    const header = decodeHeader(p.meta, metaSize < HEADER_SIZE ? hbuf.subarray(0, metaSize) : hbuf, metaSize);
+    const { header, problems, copyOffset } = readHeaders(p.meta, metaFd, fs.fstatSync(metaFd).size);
+    for (const c of problems) {
+      log.warn({ file: p.meta, copy: c.copy, offset: c.offset }, `${p.meta}: header copy ${c.copy} (offset ${c.offset}) is ${c.problem}; ` +
+        (readOnly ? `the other copy is used (zonefuse check --repair rewrites it)` : 'the other copy is used, and this open rewrites it'));
+    }
+    if (!readOnly && (header.compat & Compat.HEADER_COPY) === 0) {
+      log.info({ file: p.meta }, `${p.meta}: one header copy (made before zonefuse kept two); this open adds the second (compatible feature HEADER_COPY)`);
+    }
     const g = header.geometry;
     if (opts.expect) checkExpectedGeometry(p.meta, g, opts.expect);
     let engine: ZonedNamespace;
@@ -65,7 +67,7 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       throw new FormatError(p.meta, (e as { field?: string }).field ?? 'geometry', (e as Error).message);
     }
     cache = new VolatileCache(engine.nrZones, p.undo, p.data, header);
-    const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, readOnly, opts.beforeMetaWrite);
+    const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, readOnly, opts.beforeMetaWrite, log, copyOffset);
     loadZones(p.meta, metaFd, header, engine, sidecar, cache);
     const fbuf = Buffer.alloc(FAULTS_SIZE);
     readFully(metaFd, fbuf, 0, FAULTS_SIZE, header.faultsOffset);

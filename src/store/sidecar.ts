@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import { ZoneAttr } from '../engine/zone.js';
 import { ZonedNamespace } from '../engine/namespace.js';
-import { FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, crc32, encodeHeader } from './format.js';
+import { FAULTS_SIZE, Header, RECORD_SIZE, RecordCodec, crc32 } from './format.js';
+import { writeHeaders } from './header-copies.js';
+import { Logger } from '../log.js';
 import { FaultTable } from './faults.js';
 import { writeFully } from './io.js';
 import { backingError } from './backing-error.js';
@@ -28,6 +30,9 @@ export class Sidecar {
     private readonly readOnly: boolean,
     /** Test hook: called before every sidecar write. */
     private readonly beforeWrite: (() => void) | undefined,
+    private readonly log: Logger,
+    /** Where the header's second copy is (or goes): the last block of the file. */
+    private readonly headerCopyOffset: number,
   ) {
     this.codec = new RecordCodec(header.endianness);
   }
@@ -99,16 +104,25 @@ export class Sidecar {
       e.resetsOf(z), e.finishesOf(z), extCrc, e.isConventional(z) ? wp : this.durable[z]!);
   }
 
-  /** Write the whole header block (checksum recomputed) and sync it. */
+  /**
+   * Write both header copies (header-copies.ts), each synced. A sidecar made before there were
+   * two gets its second copy now, unless the file system has no room for it.
+   */
   writeHeader(): void {
     this.beforeWrite?.();
+    let copies: 'both' | 'one';
     try {
-      writeFully(this.fd, encodeHeader(this.header), 0, HEADER_SIZE, 0);
+      copies = writeHeaders(this.fd, this.header, this.headerCopyOffset);
     } catch (e) {
       throw backingError(this.path, 'write', e);
     }
-    this.sync();
+    if (copies === 'one' && !this.copyWarned) {
+      this.copyWarned = true;
+      this.log.warn({ file: this.path }, `${this.path}: cannot add a second header copy (no room at the end of the file); it keeps one`);
+    }
   }
+
+  private copyWarned = false;
 
   /** Write the whole fault block (not synced: the next flush or close does). */
   writeFaults(faults: FaultTable): void {

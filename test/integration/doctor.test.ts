@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/mount.js';
+import { CLI, ROOT } from '../helpers/mount.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -50,7 +50,7 @@ describe('zonefuse doctor', () => {
     const verdict = lines.pop()!;
     expect(verdict).toBe('zonefuse doctor: the default mount (fuse-native) will work');
     for (const l of lines) expect(l).toMatch(LINE);
-    for (const subject of ['/dev/fuse', 'kernel FUSE', 'fusermount', 'fusermount3', 'libfuse2', 'libfuse3-3', 'fuse-native', 'koffi', 'blkzone', 'fio', 'zbd']) {
+    for (const subject of ['/dev/fuse', 'kernel FUSE', 'fusermount', 'fusermount3', 'libfuse2', 'libfuse3-3', 'fuse-native', 'koffi', 'preload library', 'blkzone', 'fio', 'zbd']) {
       expect(line(r.stdout, subject)).toMatch(/^ok /);
     }
     if (isRoot) expect(line(r.stdout, 'kernel FUSE')).toMatch(/protocol 7\.\d+ \(read from an INIT request\)/);
@@ -102,14 +102,19 @@ describe.runIf(isRoot)('with pieces removed', () => {
     expect(line(d.stdout, 'fusermount3')).toMatch(/^missing fusermount3: not found .*: apt install fuse3$/);
   });
 
-  it('the zoned tools and libfuse3 missing: reported, but the default mount still works', () => {
-    const d = without(['/usr/bin/fio', '/usr/bin/zbd', '/usr/sbin/blkzone', fs.realpathSync('/lib/x86_64-linux-gnu/libfuse3.so.3')], ['doctor']);
+  it('the zoned tools, the preload library and libfuse3 missing: reported, but the default mount still works', () => {
+    const preload = path.join(ROOT, 'native/preload/build/libzonefuse-preload.so');
+    const d = without(['/usr/bin/fio', '/usr/bin/zbd', '/usr/sbin/blkzone', fs.realpathSync('/lib/x86_64-linux-gnu/libfuse3.so.3'), preload], ['doctor']);
     expect(d.status).toBe(0);
     expect(line(d.stdout, 'fio')).toBe('missing fio: not found (needed by zonefuse exec fio --zonemode=zbd): apt install fio');
     expect(line(d.stdout, 'zbd')).toBe('missing zbd: not found (needed by zonefuse exec zbd): apt install zbd-utils');
     expect(line(d.stdout, 'blkzone')).toBe('missing blkzone: not found (needed by zonefuse exec blkzone): apt install util-linux');
     expect(line(d.stdout, 'libfuse3-3')).toBe('missing libfuse3-3: libfuse3.so.3 not found (needed by the libfuse3 backend): apt install libfuse3-3');
     expect(line(d.stdout, 'zonefuse-fuse3')).toMatch(/^missing zonefuse-fuse3: the libfuse3 backend does not load \(.*libfuse3\.so\.3: /);
-    expect(d.stdout.trimEnd().split('\n').pop()).toBe('zonefuse doctor: the default mount (fuse-native) will work; 5 optional items missing');
+    expect(line(d.stdout, 'preload library')).toBe(
+      `missing preload library: the compatibility library for zoned tools (${preload}) is not an ELF file: ` +
+        'run scripts/setup, or bash native/preload/build.sh (needs apt install gcc)',
+    );
+    expect(d.stdout.trimEnd().split('\n').pop()).toBe('zonefuse doctor: the default mount (fuse-native) will work; also missing: libfuse3-3, zonefuse-fuse3, preload library, blkzone, fio, zbd');
   });
 });

@@ -255,6 +255,13 @@ describe('zonefuse view in a real browser', () => {
     await page.waitForFunction((g) => document.querySelector('section.ns')!.getAttribute('data-generation') !== g, before, { timeout: 15_000 });
     await untilDrawn(page, 6, zoneState(fx, 6), 'after the power cycle');
     expect(await drawnStates(page)).toEqual(JSON.parse(fs.readFileSync(path.join(fx.mnt, 'nvme0n1.zones', 'report.json'), 'utf8')).zones.map((z: { state: string }) => z.state));
+
+    // Namespaces created and detached at run time come and go.
+    expect(cli(['create', fx.mnt, '--ns', 'nvme0n2', '--size', '8M', '--zone-size', '1M']).status).toBe(0);
+    await page.waitForSelector('section.ns[data-ns="nvme0n2"][data-zone-count="8"][data-counts]', { timeout: 15_000 });
+    expect(cli(['ns', 'detach', fx.mnt, 'nvme0n2']).status).toBe(0);
+    await page.waitForSelector('section.ns[data-ns="nvme0n2"]', { state: 'detached', timeout: 15_000 });
+    expect(await page.getAttribute('section.ns[data-ns="nvme0n1"]', 'data-zone-count')).toBe('16');
     expect(errorsSeen).toEqual([]);
   });
 });

@@ -136,10 +136,17 @@ describe('store corruption is refused with a message naming file and field', () 
     patch(file, Off.checksum, [...out]);
   }
 
-  it('flipped header byte', () => {
+  /** Offset of the header's second copy: the sidecar's last block. */
+  function copy2(meta: string): number {
+    return fs.statSync(meta).size - HEADER_SIZE;
+  }
+
+  it('flipped header byte (in both copies)', () => {
     const { dir, meta } = setup();
+    flip(meta, copy2(meta) + Off.zoneSize + 2);
     flip(meta, Off.zoneSize + 2);
     expect(() => openNs(dir)).toThrow(`${meta}: header checksum: mismatch`);
+    expect(() => openNs(dir)).toThrow(/and no intact second copy$/);
   });
 
   it('flipped zone record byte', () => {
@@ -158,6 +165,7 @@ describe('store corruption is refused with a message naming file and field', () 
 
   it('wrong magic', () => {
     const { dir, meta } = setup();
+    patch(meta, copy2(meta), [0x51, 0x46, 0x49]);
     patch(meta, 0, [0x51, 0x46, 0x49]);
     expect(() => openNs(dir)).toThrow(`${meta}: magic: expected "ZFUSEMD"`);
   });
@@ -185,6 +193,7 @@ describe('store corruption is refused with a message naming file and field', () 
 
   it('never rewrites a refused file', () => {
     const { dir, meta } = setup();
+    flip(meta, copy2(meta) + Off.zoneSize + 2);
     flip(meta, Off.zoneSize + 2);
     const before = fs.readFileSync(meta);
     expect(() => openNs(dir)).toThrow();

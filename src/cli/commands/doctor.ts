@@ -4,9 +4,10 @@
  * would fail; what only other backends or `zonefuse exec` need is reported without failing.
  */
 import { BACKEND_REQUIREMENTS, DEFAULT_BACKEND } from '../../fuse/requirements.js';
-import { EXEC_TOOL_REQUIREMENTS, KOFFI_REQUIREMENT } from '../../native/requirements.js';
+import { KOFFI_REQUIREMENT } from '../../native/requirements.js';
+import { EXEC_REQUIREMENTS } from './exec.js';
 import { kernelFuseInfo } from '../../system/kernel-init-probe.js';
-import { CheckResult, Requirement, checkRequirement, formatCheck, requirementKey } from '../../system/requirements.js';
+import { Requirement, checkRequirement, formatCheck, requirementKey } from '../../system/requirements.js';
 import { defaultStoreRequirement } from '../precheck.js';
 
 interface Group {
@@ -20,35 +21,31 @@ function groups(): Group[] {
   return [
     { reqs: [...BACKEND_REQUIREMENTS[DEFAULT_BACKEND]!, KOFFI_REQUIREMENT, defaultStoreRequirement()], needed: true },
     ...others.map(([, reqs]) => ({ reqs, needed: false })),
-    { reqs: EXEC_TOOL_REQUIREMENTS, needed: false },
+    { reqs: EXEC_REQUIREMENTS, needed: false },
   ];
 }
 
 export async function doctorCommand(flags: { probe: boolean }): Promise<void> {
   const kernel = await kernelFuseInfo({ probe: flags.probe });
   const seen = new Set<string>();
-  const failedNeeded: CheckResult[] = [];
-  let failedOther = 0;
-  const out: string[] = [];
+  const failedNeeded: string[] = [];
+  const failedOther: string[] = [];
   for (const g of groups()) {
     for (const r of g.reqs) {
       const key = requirementKey(r);
       if (seen.has(key)) continue;
       seen.add(key);
       const res = await checkRequirement(r, kernel);
-      out.push(formatCheck(res));
-      if (!res.ok) {
-        if (g.needed) failedNeeded.push(res);
-        else failedOther++;
-      }
+      // Line by line, so that what was checked is on the screen even if a native load crashes.
+      process.stdout.write(formatCheck(res) + '\n');
+      if (!res.ok) (g.needed ? failedNeeded : failedOther).push(res.subject);
     }
   }
-  const others = failedOther ? `; ${failedOther} optional item${failedOther > 1 ? 's' : ''} missing` : '';
-  out.push(
+  const others = failedOther.length ? `; also missing: ${failedOther.join(', ')}` : '';
+  process.stdout.write(
     failedNeeded.length === 0
-      ? `zonefuse doctor: the default mount (${DEFAULT_BACKEND}) will work${others}`
-      : `zonefuse doctor: the default mount (${DEFAULT_BACKEND}) would fail: ${failedNeeded.map((r) => r.subject).join(', ')} missing${others}`,
+      ? `zonefuse doctor: the default mount (${DEFAULT_BACKEND}) will work${others}\n`
+      : `zonefuse doctor: the default mount (${DEFAULT_BACKEND}) would fail: ${failedNeeded.join(', ')} missing${others}\n`,
   );
-  process.stdout.write(out.join('\n') + '\n');
   if (failedNeeded.length) process.exitCode = 1;
 }

@@ -3,15 +3,39 @@
  * the compatibility library preloaded, so the namespace files of zonefuse mounts are zoned block
  * devices to it; print the library's path for LD_PRELOAD= in scripts.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { constants as os } from 'node:os';
 import { CliError } from '../target.js';
-import { NativePiece, NativeUnavailableError, nativeArtifact } from '../../native/artifacts.js';
+import { NativePiece, NativeUnavailableError, explainLoadFailure, nativeArtifact } from '../../native/artifacts.js';
+import type { Requirement } from '../../system/requirements.js';
 
 /** Built by native/preload/build.sh (scripts/setup and prepack run it). */
 export const PRELOAD_LIBRARY: NativePiece = {
   name: 'preload', file: 'libzonefuse-preload.so', usedFor: 'the compatibility library for zoned tools',
 };
+
+/**
+ * What `zonefuse exec` needs (checked by `zonefuse doctor`): the library, preloaded for real
+ * into a short process (it must show in that process's memory map), and the field's zoned tools
+ * it is used with (PRODUCT.md §8).
+ */
+export const EXEC_REQUIREMENTS: readonly Requirement[] = [
+  {
+    kind: 'native',
+    name: 'preload library',
+    usedFor: 'zonefuse exec',
+    load: async () => {
+      const lib = nativeArtifact(PRELOAD_LIBRARY);
+      const r = spawnSync('cat', ['/proc/self/maps'], { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: lib } });
+      if (!r.stdout.includes(lib)) throw new Error(r.stderr.trim() || `${lib} is not mapped into a process started with it in LD_PRELOAD`);
+      return `${lib} preloads`;
+    },
+    explain: (e) => explainLoadFailure(PRELOAD_LIBRARY, e),
+  },
+  { kind: 'program', name: 'blkzone', apt: 'util-linux', usedFor: 'zonefuse exec blkzone' },
+  { kind: 'program', name: 'fio', apt: 'fio', usedFor: 'zonefuse exec fio --zonemode=zbd' },
+  { kind: 'program', name: 'zbd', apt: 'zbd-utils', usedFor: 'zonefuse exec zbd' },
+];
 
 export function preloadLibrary(): string {
   try {

@@ -16,7 +16,11 @@ export interface MapFlags {
   watch?: boolean;
 }
 
-/** How often --watch looks at the header: a change shows within one period plus a redraw. */
+/**
+ * How often --watch looks at the header: a change shows within one period plus a read and a
+ * redraw. While zones keep changing the pause is at least twice the last poll, so following a
+ * large namespace leaves the daemon most of its time.
+ */
 const WATCH_PERIOD_MS = 50;
 
 /** The namespace of a mount to map: --ns, or the only zoned one. */
@@ -104,6 +108,7 @@ async function watch(reader: ZoneTableReader, name: string): Promise<void> {
   }
   let frame = '';
   let failure: unknown;
+  let pollMs = 0;
   try {
     for (let table = reader.current; !stopped;) {
       if (table || resized) {
@@ -119,10 +124,12 @@ async function watch(reader: ZoneTableReader, name: string): Promise<void> {
       }
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, WATCH_PERIOD_MS);
+        setTimeout(resolve, Math.max(WATCH_PERIOD_MS, 2 * pollMs));
       });
       wake = undefined;
+      const t0 = performance.now();
       if (!stopped) table = await reader.poll();
+      pollMs = performance.now() - t0;
     }
   } catch (e) {
     failure = e;
