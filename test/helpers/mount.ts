@@ -86,7 +86,7 @@ export class Daemon {
     this.proc = proc;
     live.add(this);
     proc.on('exit', (code) => (this.exitCode = code ?? -1));
-    await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`);
+    await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`, 30_000); // generous: the machine may be loaded
     if (this.exitCode !== null) throw new Error(`daemon exited (${this.exitCode}): ${this.stderr}`);
   }
 
