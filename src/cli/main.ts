@@ -60,6 +60,7 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .option('--allow-other', 'let other users in (file modes decide what they may do); without it the mount is private to you')
     .option('--trace <dir>', 'record every device-level operation of each namespace into DIR until unmounted (what crashtest uses)')
     .option('--trace-limit <bytes>', 'with --trace: stop recording (and mark the trace unusable) past this size', parseSize)
     .addOption(new Option('--fuse <backend>', 'FUSE binding: fuse-native (libfuse 2) or libfuse3 (1 MiB requests, async and parallel direct I/O)')
