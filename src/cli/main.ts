@@ -206,6 +206,7 @@ export function buildProgram(): Command {
     .option('--trace-limit <bytes>', 'largest trace (records and saved data) the workload may produce', parseSize)
     .option('--check-timeout <seconds>', 'a check running longer fails', parseCount, 120)
     .option('--materialize <id>', 'rebuild crash state ID of the last run as a store in DIR (for debugging)')
+    .addOption(new Option('--fuse <backend>', 'FUSE binding of the mounts crashtest makes').choices([...BACKEND_NAMES]))
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(crashtestCommand);
 
