@@ -132,6 +132,14 @@ function namespaceLine(z: Fuzz): string {
 }
 
 function subsystemLine(z: Fuzz): string {
+  if (z.chance(0.4)) {
+    // Well-formed, so that namespaces come and go and the refusals meet them.
+    const n = `fz${1 + z.int(3)}`;
+    return z.pick([
+      `create ${n} size=${z.pick(['4M', '8M'])} zone-size=1M${z.pick(['', ' lba-size=512', ' conv-zones=1', ' volatile-cache=yes', ' endianness=big', ' zoned=no'])}`,
+      `delete ${n}${z.pick(['', ' force'])}`, `detach ${n}`, `attach ${n}`,
+    ]);
+  }
   const name = z.pick(['fz1', 'fz2', 'fz3', 'fz1', 'nvme0n1', 'nope', '', '..', 'ctl', 'a/b', 'x.zones', 'n'.repeat(70), z.junk(4)]);
   const verb = z.chance(0.9) ? z.pick(SUBSYSTEM_VERBS) : z.junk(1 + z.int(6));
   const words = [verb];
