@@ -13,7 +13,8 @@
  * flush or zone management command; the one operation per worker in flight at a SIGKILL may or
  * may not have happened (a write: any whole-LBA prefix of it).
  *
- * Time-bounded: ZONEFUSE_SOAK_SECONDS (default 60; `npm test` runs it once per FUSE backend). Replay: ZONEFUSE_SOAK_SEED=<printed seed>.
+ * Time-bounded: ZONEFUSE_SOAK_SECONDS (default 60; `npm test` runs it once per FUSE backend).
+ * Replay: ZONEFUSE_SOAK_SEED=<printed seed> (the workers' timing still varies from run to run).
  * Needs root (tmpfs).
  */
 import * as fs from 'node:fs';
