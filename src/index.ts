@@ -20,6 +20,10 @@ export { MountedDevice, DeviceError } from './client/mounted.js';
 export * from './engine/index.js';
 export { Store, createNamespace, listNamespaces } from './store/store.js';
 export { StoredNamespace } from './store/stored-namespace.js';
+export { serveStore } from './fuse/serve-store.js';
+export type { ServeOptions, ServedStore } from './fuse/serve-store.js';
+export { BACKEND_NAMES } from './fuse/backend.js';
+export type { BackendName } from './fuse/backend.js';
 export {
   decodeZonesBin, decodeZonesBinHeader, decodeZoneRecord, ZonesBinError, ZoneRecordFlag, zonesBinSize,
   ZONES_BIN_HEADER_SIZE, ZONES_BIN_RECORD_SIZE, type ZonesBinHeader, type ZoneRecord,

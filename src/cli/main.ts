@@ -60,6 +60,7 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .option('--allow-other', 'let other users in (file modes decide what they may do); without it the mount is private to you')
     .option('--trace <dir>', 'record every device-level operation of each namespace into DIR until unmounted (what crashtest uses)')
     .option('--trace-limit <bytes>', 'with --trace: stop recording (and mark the trace unusable) past this size', parseSize)
     .addOption(new Option('--fuse <backend>', 'FUSE binding: fuse-native (libfuse 2) or libfuse3 (1 MiB requests, async and parallel direct I/O)')
@@ -205,6 +206,7 @@ export function buildProgram(): Command {
     .option('--trace-limit <bytes>', 'largest trace (records and saved data) the workload may produce', parseSize)
     .option('--check-timeout <seconds>', 'a check running longer fails', parseCount, 120)
     .option('--materialize <id>', 'rebuild crash state ID of the last run as a store in DIR (for debugging)')
+    .addOption(new Option('--fuse <backend>', 'FUSE binding of the mounts crashtest makes').choices([...BACKEND_NAMES]))
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(crashtestCommand);
 

@@ -176,6 +176,30 @@ function parseFault(words: string[], nlba: number): ControlCommand {
   return { verb: 'fault', range };
 }
 
+/** One command line of a write to a ctl file, and the byte just past it (and its newline). */
+export interface CtlLine {
+  line: string;
+  end: number;
+}
+
+/**
+ * The command lines of a write of buf[0, len) to a ctl file (blank lines skipped), each with
+ * where it ends in bytes, so that a write refused part-way can report how much was done.
+ */
+export function ctlLines(buf: Buffer, len: number): CtlLine[] {
+  const out: CtlLine[] = [];
+  let start = 0;
+  while (start < len) {
+    let nl = buf.indexOf(0x0a, start);
+    if (nl < 0 || nl >= len) nl = len;
+    const line = buf.toString('utf8', start, nl).trim();
+    const end = Math.min(nl + 1, len);
+    if (line.length > 0) out.push({ line, end });
+    start = end;
+  }
+  return out;
+}
+
 /** Split a write to `ctl` into command lines (one per line; blank lines ignored). */
 export function commandLines(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);

@@ -26,6 +26,10 @@ const SIZE_KEYS: Record<string, keyof Geometry> = {
 const COUNT_KEYS: Record<string, keyof Geometry> = { 'conv-zones': 'convZones', 'max-open': 'maxOpen', 'max-active': 'maxActive' };
 const BOOL_KEYS = ['zoned', 'cross-read', 'host-aware', 'auto-transition', 'volatile-cache'];
 
+/** The subsystem's verbs and `create`'s option keys (for help texts and the fuzz tests). */
+export const SUBSYSTEM_VERBS = ['create', 'delete', 'detach', 'attach'] as const;
+export const CREATE_OPTION_KEYS: readonly string[] = [...Object.keys(SIZE_KEYS), ...Object.keys(COUNT_KEYS), ...BOOL_KEYS, 'endianness'];
+
 function yesNo(key: string, v: string): boolean {
   if (v === 'yes' || v === 'on' || v === 'true') return true;
   if (v === 'no' || v === 'off' || v === 'false') return false;
@@ -61,7 +65,7 @@ export function parseSubsystemCommand(line: string): SubsystemCommand {
             else if (key === 'auto-transition') cmd.geometry.autoTransition = on;
             else cmd.volatileCache = on;
           } else {
-            throw new CommandSyntaxError(`unknown create option "${key}" (known: ${[...Object.keys(SIZE_KEYS), ...Object.keys(COUNT_KEYS), ...BOOL_KEYS, 'endianness'].join(', ')})`);
+            throw new CommandSyntaxError(`unknown create option "${key}" (known: ${CREATE_OPTION_KEYS.join(', ')})`);
           }
         } catch (e) {
           if (e instanceof RangeError) throw new CommandSyntaxError(`${key}=: ${e.message}`);
@@ -85,7 +89,7 @@ export function parseSubsystemCommand(line: string): SubsystemCommand {
       return { verb, name };
     }
     default:
-      throw new CommandSyntaxError(`unknown subsystem command "${verb ?? ''}" (known: create, delete, detach, attach)`);
+      throw new CommandSyntaxError(`unknown subsystem command "${verb ?? ''}" (known: ${SUBSYSTEM_VERBS.join(', ')})`);
   }
 }
 

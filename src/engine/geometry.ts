@@ -59,6 +59,12 @@ export const DEFAULT_GEOMETRY: Readonly<Geometry> = Object.freeze({
 });
 
 export const MAX_DESCR_EXT_SIZE = 255 * 64;
+/**
+ * Far more zones than any zoned drive has (a 30 TB SMR disk has about 115,000), and as many as a
+ * create can lay out in seconds: each zone costs a sidecar record and engine state, all written
+ * or allocated up front, so 2^32 tiny zones would exhaust the daemon's memory instead.
+ */
+export const MAX_ZONES = 1 << 20;
 
 /** A geometry the user asked for is impossible. The message names the field. */
 export class GeometryError extends Error {
@@ -144,7 +150,9 @@ export function validateGeometry(g: Geometry): void {
     throw new GeometryError('zoneCapacity', `zone capacity ${zc} exceeds the zone size ${zs}`);
   }
   const nrZones = cap / zs;
-  if (nrZones > 0xffffffff) throw new GeometryError('zoneSize', `too many zones (${nrZones})`);
+  if (nrZones > MAX_ZONES) {
+    throw new GeometryError('zoneSize', `${nrZones} zones is too many: at most ${MAX_ZONES} (use larger zones or a smaller capacity)`);
+  }
   const conv = needInt('convZones', g.convZones);
   if (conv > nrZones) {
     throw new GeometryError('convZones', `${conv} conventional zones requested but the namespace has only ${nrZones} zones`);

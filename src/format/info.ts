@@ -3,7 +3,7 @@
  * `info` control file and by `zonefuse info`.
  */
 import { ZonedNamespace } from '../engine/namespace.js';
-import { Header, Flag } from '../store/format.js';
+import { Header, Flag, MAGIC } from '../store/format.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import type { NamespaceEntry } from '../store/store.js';
 
@@ -53,8 +53,11 @@ export function namespaceInfo(name: string, e: ZonedNamespace): InfoEntry[] {
 }
 
 /** Sidecar facts, as `qemu-img info` shows image facts. */
+/** The sidecar header's identity (magic, version, byte order) and history, for `zonefuse info`. */
 export function sidecarInfo(h: Header): InfoEntry[] {
   return [
+    // Decoding verified the magic: show it as qemu-img info shows a format, text and bytes.
+    ['magic', `${MAGIC.toString('latin1').replace(/\0/g, '\\0')} (${[...MAGIC].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`],
     ['format_version', h.version],
     ['endianness', h.endianness],
     ['uuid', h.uuid],

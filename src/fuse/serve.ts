@@ -124,7 +124,8 @@ export async function mountZoneFs(
     subtype: 'zonefuse',
     // fusermount's helper removes the mount within a second if the daemon dies (kill -9).
     autoUnmount: opts.autoUnmount ?? true,
-    allowOther: opts.allowOther ?? false,
+    // Others in only with allow_other, and then the kernel enforces the modes (backend.ts).
+    ...(opts.allowOther ? { allowOther: true, defaultPermissions: true } : {}),
     timeout: false,
   });
   await new Promise<void>((resolve, reject) => {

@@ -121,12 +121,12 @@ export class ZoneFs {
 
   fgetattr(fh: number): Attr | number {
     const h = this.handles.get(fh);
-    return h ? this.attrOf(h.node) : -E.EBADF;
+    return h ? this.attrOf(h.node, h) : -E.EBADF;
   }
 
-  private attrOf(node: Node): Attr | number {
+  private attrOf(node: Node, h?: Handle): Attr | number {
     try {
-      return node.attr();
+      return node.attr(h);
     } catch (e) {
       return this.failed(node, e);
     }
@@ -316,14 +316,14 @@ export class ZoneFs {
 
   ftruncate(fh: number, size: number): number {
     const h = this.handles.get(fh);
-    return h ? this.truncateNode(h.node, size) : -E.EBADF;
+    return h ? this.truncateNode(h.node, size, h) : -E.EBADF;
   }
 
-  private truncateNode(node: Node, size: number): number {
+  private truncateNode(node: Node, size: number, h?: Handle): number {
     // A reset or finish sees the zone as it is: no write is held across it.
     node.m?.plugs.settle();
     try {
-      return node.truncate(size);
+      return node.truncate(size, h);
     } catch (e) {
       return this.failed(node, e);
     }

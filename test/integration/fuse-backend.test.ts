@@ -4,8 +4,11 @@
  * errno, unmount and save on SIGINT/SIGTERM, and leave no mount behind when it dies.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
-import { TEST_FUSE, cli, mounted, py, waitFor } from '../helpers/mount.js';
+import { ROOT, TEST_FUSE, cli, mounted, py, waitFor } from '../helpers/mount.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 const GEO = ['--size', '64M', '--zone-size', '4M', '--conv-zones', '1'];
 const BACKEND = TEST_FUSE || 'fuse-native';
@@ -72,5 +75,35 @@ os.close(fd)
     const f = await mounted(GEO);
     await f.daemon.kill9();
     await waitFor(() => !isMounted(f.mnt), 'the fusermount helper to remove the mount', 15_000);
+  });
+
+  it('serveStore (the library) serves a store with this backend and saves it on unmount', async () => {
+    const dir = tmpDir('zonefuse-serve-');
+    const store = path.join(dir, 'store');
+    const mnt = path.join(dir, 'mnt');
+    expect(cli(['create', store, ...GEO]).status).toBe(0);
+    const code = `
+      const z = await import(${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))});
+      const s = await z.serveStore(process.argv[1], process.argv[2], { fuse: process.argv[3] });
+      console.log('served ' + s.backend);
+      process.on('SIGTERM', async () => { await s.unmount(); process.exit(0); });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code, store, mnt, BACKEND], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let exited: number | null = null;
+    child.on('exit', (c) => (exited = c ?? -1));
+    try {
+      await waitFor(() => out.includes('served') || exited !== null, 'serveStore');
+      expect(out.trim()).toBe(`served ${BACKEND}`);
+      fs.appendFileSync(path.join(mnt, 'nvme0n1.zones', '3'), Buffer.alloc(4096, 1));
+      child.kill('SIGTERM');
+      await waitFor(() => exited !== null, 'exit');
+      expect(exited).toBe(0);
+      expect(isMounted(mnt)).toBe(false);
+    } finally {
+      if (exited === null) child.kill('SIGKILL');
+      if (isMounted(mnt)) spawn('fusermount', ['-u', '-z', mnt]);
+    }
+    expect(cli(['report', store]).stdout).toMatch(/wptr 0x000008 /);
   });
 });

@@ -303,7 +303,8 @@ async function mount(zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, op
   const o = [`fsname=${FSNAME_PREFIX}${path.resolve(storeDir)}`, 'subtype=zonefuse'];
   // fusermount3's helper removes the mount within a second if the daemon dies (kill -9).
   if (opts.autoUnmount ?? true) o.push('auto_unmount');
-  if (opts.allowOther) o.push('allow_other');
+  // Others in only with allow_other, and then the kernel enforces the modes (backend.ts).
+  if (opts.allowOther) o.push('allow_other', 'default_permissions');
   const m = new Libfuse3Mount(zfs, log);
   try {
     await m.start(abs, ['-o', o.join(',')]);
