@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChildProcess, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, cli, waitFor } from '../helpers/mount.js';
+import { CLI, ROOT, TEST_FUSE, cli, waitFor } from '../helpers/mount.js';
 import { mulberry32, pattern } from '../helpers/prng.mjs';
 import { isRoot, withTmpfs } from '../helpers/tmpfs.js';
 
@@ -147,7 +147,8 @@ interface Daemon { proc?: ChildProcess; exited: boolean; log: string }
 
 async function startDaemon(store: string, mnt: string, logFile: string): Promise<Daemon> {
   const log = fs.openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [CLI, 'mount', store, mnt, '--log-level', 'info'], { stdio: ['ignore', 'ignore', log] });
+  const fuse = TEST_FUSE ? ['--fuse', TEST_FUSE] : [];
+  const proc = spawn(process.execPath, [CLI, 'mount', store, mnt, '--log-level', 'info', ...fuse], { stdio: ['ignore', 'ignore', log] });
   fs.closeSync(log);
   const d: Daemon = { proc, exited: false, log: logFile };
   proc.on('exit', () => (d.exited = true));
@@ -358,6 +359,8 @@ describe.skipIf(!isRoot)('randomized soak', () => {
       try {
         while (Date.now() < end) {
           counts.epochs++;
+          const t0 = Date.now();
+          const opsBefore = m.ops;
           const workers = Array.from({ length: WORKERS }, (_, k) => startWorker(mnt, int(2 ** 31), all.filter((_z, i) => i % WORKERS === k)));
           await waitFor(() => workers.every((w) => w.lines.length > 0 || w.proc.exitCode !== null), 'the workers to start', 30_000);
           await new Promise((r) => setTimeout(r, 500 + int(4000)));
@@ -366,14 +369,18 @@ describe.skipIf(!isRoot)('randomized soak', () => {
             : fillers.length > 0 && (roll < 0.87 || fillers.length > 2) ? 'unfill' : 'fill';
           let pending: Pending[] = [];
           if (event === 'kill9') {
-            await stopDaemon(daemon, mnt, 'SIGKILL');
+            daemon.proc!.kill('SIGKILL');
+            await waitFor(() => daemon.exited, 'daemon death', 30_000);
+            // The workers go too (their open files would keep the dead mount busy).
             for (const w of workers) w.proc.kill('SIGKILL');
             await Promise.all(workers.map((w) => w.done));
+            await stopDaemon(daemon, mnt, 'SIGKILL');
             pending = workers.map((w) => consume(m, w, true)).filter((x): x is Pending => x !== undefined);
             daemon = await startDaemon(store, mnt, logFile);
             counts.kills++;
             counts.restarts++;
             verify(m, mnt, 'kill9', pending);
+            console.log(`soak: epoch ${counts.epochs}: kill9, ${m.ops - opsBefore} ops, ${Date.now() - t0} ms`);
             continue;
           }
           for (const w of workers) w.proc.stdin!.write('stop\n');
@@ -404,6 +411,7 @@ describe.skipIf(!isRoot)('randomized soak', () => {
             fs.rmSync(fillers.pop()!);
             verify(m, mnt, 'unfill', []);
           }
+          console.log(`soak: epoch ${counts.epochs}: ${event}, ${m.ops - opsBefore} ops, ${Date.now() - t0} ms`);
         }
       } finally {
         await stopDaemon(daemon, mnt, 'SIGTERM').catch(() => undefined);
