@@ -434,7 +434,7 @@ export function formatReport(r: CrashtestReport): string {
   const lines = [
     `zonefuse crashtest of ${r.store} (namespace ${r.namespace}), seed ${r.seed}`,
     `workload   ${t.ops} device operations: ${t.writes} writes, ${t.appends} appends, ${t.convWrites} conventional writes, ${t.flushes} flushes, ${t.zoneCommands} zone commands, ${t.marks} marks; ${formatBytes(t.bytesWritten)} written`,
-    `trace      ${formatBytes(t.traceBytes)} of records + ${formatBytes(t.savedBytes)} of saved pre-images (limit ${formatBytes(t.limit)}); ${t.verifiedWrites} writes verified against the final image`,
+    `trace      ${formatBytes(t.traceBytes)} of records + ${formatBytes(t.savedBytes)} of saved data: pre-images, labels (limit ${formatBytes(t.limit)}); ${t.verifiedWrites} writes verified against the final image`,
     `states     ${s.checked} checked of ${s.planned} planned (${s.boundaries} flush boundaries, ${s.sampled} sampled; ${s.duplicates} duplicates skipped` +
       `${s.boundariesLeftOut ? `; ${s.boundariesLeftOut} boundaries left out by --max-states` : ''})${s.notRun ? `; ${s.notRun} not run (time limit)` : ''}`,
     `materialise ${r.materialize.method === 'reflink' ? 'reflink clone of the final image' : 'sparse copy (no reflink on this file system)'}: ` +
