@@ -4,6 +4,7 @@
  *
  *   create [NAME] [size=4G] [lba-size=4096] [zone-size=64M] [zone-capacity=…] [conv-zones=2]
  *          [max-open=14] [max-active=14] [zasl=0] [descr-ext-size=0] [zoned=yes|no]
+ *          [zrwas=0] [zrwafg=LBA] [numzrwa=max-active] [rrl=0] [frl=0] (seconds)
  *          [cross-read=yes|no] [host-aware=yes|no] [auto-transition=yes|no]
  *          [volatile-cache=yes|no] [endianness=little|big]
  *   delete NAME [force]      refused while files of NAME are open, unless forced
@@ -22,8 +23,11 @@ export type SubsystemCommand =
 
 const SIZE_KEYS: Record<string, keyof Geometry> = {
   size: 'capacity', 'lba-size': 'lbaSize', 'zone-size': 'zoneSize', 'zone-capacity': 'zoneCapacity', zasl: 'zasl', 'descr-ext-size': 'descrExtSize',
+  zrwas: 'zrwas', zrwafg: 'zrwafg',
 };
-const COUNT_KEYS: Record<string, keyof Geometry> = { 'conv-zones': 'convZones', 'max-open': 'maxOpen', 'max-active': 'maxActive' };
+const COUNT_KEYS: Record<string, keyof Geometry> = {
+  'conv-zones': 'convZones', 'max-open': 'maxOpen', 'max-active': 'maxActive', numzrwa: 'numzrwa', rrl: 'rrl', frl: 'frl',
+};
 const BOOL_KEYS = ['zoned', 'cross-read', 'host-aware', 'auto-transition', 'volatile-cache'];
 
 /** The subsystem's verbs and `create`'s option keys (for help texts and the fuzz tests). */

@@ -39,6 +39,14 @@ export function namespaceInfo(name: string, e: ZonedNamespace): InfoEntry[] {
     ['descriptor_extension_size', g.descrExtSize],
     ['cross_zone_reads', yesNo(g.crossRead)],
     ['auto_transition', yesNo(g.autoTransition)],
+    ['zrwa_size', g.zrwas],
+    ['zrwa_size_lbas', e.zrwaLbas],
+    ['zrwa_flush_granularity', g.zrwafg],
+    ['zrwa_flush_granularity_lbas', e.zrwafgLbas],
+    ['zrwa_resources', e.numZrwa],
+    ['zrwa_in_use', e.zrwaInUse],
+    ['reset_recommended_limit', g.rrl],
+    ['finish_recommended_limit', g.frl],
     ['open_zones', c.open],
     ['active_zones', c.active],
     ['empty_zones', c.empty],
@@ -80,6 +88,8 @@ export function deviceInfo(ns: StoredNamespace): InfoEntry[] {
     ['volatile_write_cache', ns.volatileCache ? 'on' : 'off'],
     ['bad_lba_ranges', ns.faults.ranges.length],
     ['random_faults', rnd ? `seed ${rnd.seed}, 1 in ${rnd.writeOneIn} writes, 1 in ${rnd.readOneIn} reads` : 'off'],
+    ['device_time', new Date(ns.deviceTime).toISOString()],
+    ['device_clock_offset', ns.info.clockOffset / 1000],
   ];
 }
 

@@ -39,6 +39,7 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
     extOffset,
     faultsOffset,
     name,
+    clockOffset: 0,
     compat: Compat.HEADER_COPY,
     headerSeq: 1,
   };

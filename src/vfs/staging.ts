@@ -9,6 +9,7 @@
  * with the device's refusal while the device's data is kept.
  */
 import { NvmeStatus, Rejection, Status } from '../engine/status.js';
+import { ZoneAttr } from '../engine/zone.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import { Logger } from '../log.js';
 import { E } from './errno.js';
@@ -91,7 +92,9 @@ export class StageTable {
     const lba = ns.lbaSize;
     let st = this.get(owner, z);
     const expected = st ? st.start + st.len : e.wpOf(z) * lba;
-    if (p !== expected) {
+    // A ZRWA zone takes whole LBAs anywhere in its window: the engine checks where.
+    const inZrwa = !st && (e.attrsOf(z) & ZoneAttr.ZRWAV) !== 0 && p % lba === 0;
+    if (p !== expected && !inZrwa) {
       if (!zoneFile) {
         const r = e.checkWrite(Math.floor(p / lba), 1);
         if (r && ZONE_STATE_REFUSALS.has(r.status)) return host.rejected(r);

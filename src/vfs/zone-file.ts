@@ -3,7 +3,7 @@
  * its write pointer (plus staged bytes); truncate to 0 resets, to capacity finishes.
  */
 import { Status } from '../engine/status.js';
-import { ZoneState } from '../engine/zone.js';
+import { ZoneAttr, ZoneState } from '../engine/zone.js';
 import { Attr, Owner, fileAttr } from './attr.js';
 import { Handle, Node } from './node.js';
 import { MountedNamespace } from './mounted-namespace.js';
@@ -126,8 +126,18 @@ export class ZoneFile implements Node {
         detail: `append of ${len} bytes exceeds the zone append size limit of ${e.zaslLbas * lba} bytes`,
       });
     }
+    const zrwa = (e.attrsOf(z) & ZoneAttr.ZRWAV) !== 0;
+    if (zrwa && h.append) {
+      // O_APPEND on a zone file is a zone append, which a ZRWA zone refuses.
+      return m.rejected({
+        status: Status.INVALID_ZONE_OP, op: 'zone append', zone: z, lba: e.wpOf(z), wp: e.wpOf(z),
+        detail: `zone ${z} has a ZRWA; zone append is not allowed there (write at an offset instead)`,
+      });
+    }
     const size = zoneFileSize(m, z, h);
-    if (pos !== size) {
+    // A ZRWA zone's file also takes writes over its window: from the write pointer to its size.
+    const inWindow = zrwa && pos >= (e.wpOf(z) - e.zoneStart(z)) * lba && pos <= size;
+    if (pos !== size && !inWindow) {
       const why = h.append
         ? `O_APPEND write to zone ${z} at offset ${pos}, but the write pointer moved to ${size} through another path; reopen the file or fstat it`
         : `write to zone ${z} at offset ${pos}, but the zone file's size (write pointer) is ${size}`;

@@ -22,6 +22,7 @@ import { RootDir, ZoneDir } from './directories.js';
 import { NamespaceFile } from './namespace-file.js';
 import { ZoneFile } from './zone-file.js';
 import { CONTROL_FILES, ControlFile } from './control-files.js';
+import { EVENTS_FILE, EventsFile } from './events-file.js';
 import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
@@ -66,6 +67,7 @@ export class ZoneFs {
       this.byPath.set('/' + m.zonesDir, new ZoneDir(this.owner, m));
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, new ControlFile(this.owner, m, c));
       this.byPath.set(`/${m.zonesDir}/${ZONES_BIN}`, new ZonesBinFile(this.owner, m));
+      this.byPath.set(`/${m.zonesDir}/${EVENTS_FILE}`, new EventsFile(this.owner, m));
     }
   }
 
@@ -81,6 +83,7 @@ export class ZoneFs {
     this.byPath.delete('/' + m.zonesDir);
     for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
     this.byPath.delete(`/${m.zonesDir}/${ZONES_BIN}`);
+    this.byPath.delete(`/${m.zonesDir}/${EVENTS_FILE}`);
   }
 
   /** Handles open on a namespace (its file, zone files or control files). */

@@ -19,6 +19,11 @@ export interface CreateFlags {
   maxActive?: number;
   zasl?: number;
   descrExtSize?: number;
+  zrwas?: number;
+  zrwafg?: number;
+  numzrwa?: number;
+  rrl?: number;
+  frl?: number;
   crossRead: boolean;
   zoned: boolean;
   hostAware?: boolean;
@@ -39,6 +44,11 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
   if (f.maxActive !== undefined) g.maxActive = f.maxActive;
   if (f.zasl !== undefined) g.zasl = f.zasl;
   if (f.descrExtSize !== undefined) g.descrExtSize = f.descrExtSize;
+  if (f.zrwas !== undefined) g.zrwas = f.zrwas;
+  if (f.zrwafg !== undefined) g.zrwafg = f.zrwafg;
+  if (f.numzrwa !== undefined) g.numzrwa = f.numzrwa;
+  if (f.rrl !== undefined) g.rrl = f.rrl;
+  if (f.frl !== undefined) g.frl = f.frl;
   if (!f.crossRead) g.crossRead = false;
   if (!f.zoned) g.zoned = false;
   if (f.hostAware) g.zoneModel = 'host-aware';
