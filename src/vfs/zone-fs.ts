@@ -6,6 +6,7 @@
  *   /NAME.zones/N      zone files: zonefs semantics (zone-file.ts, PRODUCT.md §5)
  *   /NAME.zones/{info,report,report.json,ctl,errors,faults}   control files (control-files.ts, §3)
  *   /NAME.zones/zones.bin   binary zone report, read live (zones-bin-file.ts, docs/zones-bin.md)
+ *   /NAME.zones/events      the device's own zone changes, read live (events-file.ts, §10)
  *   /{ctl,info,errors} the subsystem's files (subsystem-files.ts)
  *
  * Buffered writers' partial LBAs are staged per zone (staging.ts). Every operation returns a

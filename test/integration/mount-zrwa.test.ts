@@ -43,6 +43,8 @@ describe('ZRWA over a mount', () => {
     const s = 2 * ZL;
     expect(ctl(f, 'open 2 zrwa').status).toBe(0);
     expect(zoneJson(f, 2)).toMatchObject({ state: 'EXP_OPENED', zrwa: true, attrs: 8, wp: s });
+    const bin = fs.readFileSync(`${f.mnt}/nvme0n1.zones/zones.bin`);
+    expect([bin[64 + 48 * 2 + 41], bin[64 + 48 * 2 + 42]]).toEqual([0x3, 0x08]); // state, attributes (ZRWA valid)
     expect(ddLba(f, s + 4, 0o101, 2).status).toBe(0);
     expect(ddLba(f, s + 4, 0o102).status).toBe(0); // overwrite
     expect(ddLba(f, s, 0o103).status).toBe(0); // below the newest data, at the write pointer
