@@ -30,7 +30,7 @@ SUPPORTED_VERSION = 1
 HEADER_SIZE = 4096
 RECORD_SIZE = 64
 BYTE_ORDER_MARK = 0x01020304
-KNOWN_INCOMPAT = 0x0
+KNOWN_INCOMPAT = 0x3  # ZRWA (0x1), DEVICE_TIMERS (0x2): format.md section 5.2
 COMPAT_HEADER_COPY = 0x1              # section 5.2: a second header copy is the file's last block
 KNOWN_COMPAT = COMPAT_HEADER_COPY
 HEADER_SEQ_OFFSET = 224               # u64 header_seq, meaningful with COMPAT_HEADER_COPY
@@ -45,7 +45,9 @@ FLAG_CLEAN, FLAG_ZONED, FLAG_HOST_AWARE, FLAG_VOLATILE_CACHE = 0x01, 0x02, 0x10,
 STATE = {0x0: "NOT_WP", 0x1: "EMPTY", 0x2: "IMP_OPENED", 0x3: "EXP_OPENED", 0x4: "CLOSED",
          0xD: "READONLY", 0xE: "FULL", 0xF: "OFFLINE"}
 TYPE = {0x1: "CONVENTIONAL", 0x2: "SEQ_WRITE_REQUIRED", 0x3: "SEQ_WRITE_PREFERRED"}
-ATTR_NAMES = {0x01: "ZFC", 0x02: "FZR", 0x04: "RZR", 0x80: "ZDEV"}
+ATTR_NAMES = {0x01: "ZFC", 0x02: "FZR", 0x04: "RZR", 0x08: "ZRWAV", 0x80: "ZDEV"}
+ZRWAV = 0x08
+INCOMPAT_ZRWA, INCOMPAT_DEVICE_TIMERS = 0x1, 0x2
 ZDEV = 0x80
 NON_SEQ = 0x01
 
@@ -71,10 +73,13 @@ HEADER_FIELDS = [
     ("created_ms", 104, "Q"), ("mount_count", 112, "I"), ("unclean_count", 116, "I"),
     ("last_opened_ms", 120, "Q"), ("records_offset", 128, "Q"), ("ext_offset", 136, "Q"),
     ("faults_offset", 208, "Q"), ("faults_size", 216, "I"),
+    ("zrwas", 256, "I"), ("zrwafg", 260, "I"), ("numzrwa", 264, "I"), ("rrl", 268, "I"), ("frl", 272, "I"),
+    ("clock_offset_ms", 280, "Q"),
 ]
-# Zone record: state, type, attrs, flags (u8), 4 reserved, wp, lbas_written (u64),
-# resets, finishes, ext_crc (u32), durable_wp (u64, at 36), 16 reserved, checksum (u32).
-RECORD_BODY = "BBBB4xQQIIIQ16x"
+# Zone record: state, type, attrs, flags (u8), zrwa_extent (u32), wp, lbas_written (u64),
+# resets, finishes, ext_crc (u32), durable_wp (u64, at 36), timer_since (u64), durable_zrwa (u32),
+# 4 reserved, checksum (u32).
+RECORD_BODY = "BBBBIQQIIIQQI4x"
 
 
 class FormatError(Exception):
@@ -258,8 +263,12 @@ def decode_zones(path, f, h):
         (stored,) = struct.unpack_from(bo + "I", rec, 60)
         if stored != crc32(rec[0:60]):
             raise FormatError(path, f"zone {z} record checksum", "mismatch: the zone record is corrupt")
-        state, ztype, attrs, flags, wp, written, resets, finishes, ext_crc, durable = \
+        state, ztype, attrs, flags, zrwa_extent, wp, written, resets, finishes, ext_crc, durable, since, durable_zrwa = \
             struct.unpack_from(bo + RECORD_BODY, rec, 0)
+        if not h["incompat"] & INCOMPAT_ZRWA:
+            zrwa_extent, durable_zrwa = 0, 0
+        if not h["incompat"] & INCOMPAT_DEVICE_TIMERS:
+            since = 0
         if wp > MAX_SAFE:
             raise FormatError(path, f"zone {z} write pointer", f"{wp} is above 2^53 - 1")
         conv = z < h["conv_zones"]
@@ -291,6 +300,13 @@ def decode_zones(path, f, h):
                 raise FormatError(path, f"zone {z} attrs", f"ZDEV is set but the zone is {'conventional' if conv else STATE[state]}")
             if ext is None:
                 raise FormatError(path, f"zone {z} attrs", "ZDEV is set but the namespace has no descriptor extensions")
+        if attrs & ZRWAV:
+            if not h["incompat"] & INCOMPAT_ZRWA:
+                raise FormatError(path, f"zone {z} attrs", "ZRWAV is set but the namespace has no ZRWA support")
+            if conv or state not in (0x2, 0x3, 0x4):
+                raise FormatError(path, f"zone {z} attrs", f"ZRWAV is set but the zone is {'conventional' if conv else STATE[state]}")
+            if wp + zrwa_extent > min(wp + h["zrwas"] // h["lba_size"], zslba + cap_lbas):
+                raise FormatError(path, f"zone {z} zrwa", f"the ZRWA data ends at LBA {wp + zrwa_extent}, outside the window")
         if not conv and seq_type == 2:  # only sequential-write-required zones hold open/active resources
             n_open += state in (0x2, 0x3)
             n_active += state in (0x2, 0x3, 0x4)
@@ -302,6 +318,8 @@ def decode_zones(path, f, h):
             "attrs": attrs, "attr_names": [v for k, v in ATTR_NAMES.items() if attrs & k],
             "non_seq": bool(flags & NON_SEQ), "flags": flags, "lbas_written": written,
             "resets": resets, "finishes": finishes, "ext_crc": ext_crc,
+            "zrwa_end": wp + zrwa_extent if attrs & ZRWAV else None, "timer_since_ms": since or None,
+            "durable_zrwa_end": durable + durable_zrwa - 1 if durable_zrwa else None,
             "ext": None if ext is None else ext.rstrip(b"\x00").hex(),
         })
     # Too many active zones is refused. Too many open zones is not: a crash between the two record

@@ -9,6 +9,10 @@
  *   write.churn        ops/s of write() of 1 LBA round-robin over 1,024 zones with max open = 14
  *                      and auto-transition on: every write implicitly closes the oldest
  *                      implicitly opened zone and opens (Closed → Implicitly Opened) another
+ *   write.zrwa         the same sequential 1-LBA writes into zones opened with a ZRWA (16 LBAs,
+ *                      flushed by 1), with the RRL/FRL timers on: every write past the window
+ *                      flushes it implicitly, one write in 8 also overwrites the LBA before it,
+ *                      and each zone ends with an explicit ZRWA flush (compare with write.seq)
  *   manage.cycle       single-zone management commands per second: open, close, finish, reset of
  *                      one zone, over and over (4 commands per cycle)
  *   report.100k        ms for report() of every zone of a 100,000-zone namespace (median of 5)
@@ -88,6 +92,41 @@ function seqWriteSetup() {
       if (r) fail('write.seq', r);
       ns.commitWrite(lba, 1);
       lba++;
+    }
+  };
+}
+
+// --- write.zrwa: the same writes through a ZRWA, timers on --------------------------------------
+function zrwaWriteSetup() {
+  const ns = new ZonedNamespace({
+    lbaSize: 4096, zoneSize: MiB, capacity: 65536 * MiB, convZones: 0, maxOpen: 14, maxActive: 14,
+    zrwas: 64 * KiB, zrwafg: 4 * KiB, numzrwa: 14, rrl: 3600, frl: 3600,
+  }, { clock: () => performance.now() });
+  const zl = ns.zoneLbas;
+  let lba = 0;
+  let n = 0;
+  const end = ns.nlba;
+  return () => {
+    for (let i = 0; i < 4096; i++) {
+      if (lba >= end) throw new Error('write.zrwa ran out of zones; make the namespace bigger');
+      const z = Math.floor(lba / zl);
+      if (lba === z * zl) {
+        const o = ns.manage('open', z, { zrwa: true });
+        if (o) fail('open zrwa', o);
+      }
+      let r = ns.checkWrite(lba, 1);
+      if (r) fail('write.zrwa', r);
+      ns.commitWrite(lba, 1);
+      if (++n % 8 === 0 && lba > ns.wpOf(z)) {
+        r = ns.checkWrite(lba - 1, 1); // an overwrite inside the window
+        if (r) fail('write.zrwa overwrite', r);
+        ns.commitWrite(lba - 1, 1);
+      }
+      lba++;
+      if (lba === (z + 1) * zl) {
+        r = ns.zrwaFlush(z, lba - 1);
+        if (r) fail('zrwa flush', r);
+      }
     }
   };
 }
@@ -192,6 +231,7 @@ const started = performance.now();
 const memory = memoryBench();
 gc();
 const writeSeq = rate(seqWriteSetup, 4096);
+const writeZrwa = rate(zrwaWriteSetup, 4096);
 const writeChurn = rate(churnSetup, 4096);
 const manage = rate(manageSetup, 4096);
 const report = reportBench();
@@ -204,6 +244,7 @@ const result = {
   date: new Date().toISOString(),
   results: {
     writeSeq: { ...writeSeq, description: 'checkWrite+commitWrite, 1 LBA, sequential across zones (ops/s)' },
+    writeZrwa: { ...writeZrwa, vsWriteSeq: +(writeZrwa.opsPerSec / writeSeq.opsPerSec).toFixed(2), description: 'checkWrite+commitWrite, 1 LBA, into ZRWA zones with implicit flushes, 1 overwrite in 8, RRL/FRL timers on (writes/s)' },
     writeChurn: { ...writeChurn, description: 'write() 1 LBA round-robin over 1024 zones, max open 14: implicit close every write (ops/s)' },
     manageCycle: {
       ...manage,
@@ -220,6 +261,7 @@ const result = {
 const fmt = (n) => n.toLocaleString('en-US');
 const rows = [
   ['write.seq (checkWrite+commitWrite, 1 LBA)', `${fmt(writeSeq.opsPerSec)} ops/s`],
+  ['write.zrwa (the same through a ZRWA, timers on)', `${fmt(writeZrwa.opsPerSec)} ops/s (${(writeZrwa.opsPerSec / writeSeq.opsPerSec).toFixed(2)}x write.seq)`],
   ['write.churn (write(), implicit close each op)', `${fmt(writeChurn.opsPerSec)} ops/s`],
   ['manage (open/close/finish/reset, 1 zone)', `${fmt(manage.opsPerSec)} ops/s (${fmt(Math.round(manage.opsPerSec / 4))} cycles/s)`],
   ['report() of 100k zones (median of 5)', `${report.medianMs} ms`],

@@ -14,7 +14,10 @@ import { MountedDevice } from './client/mounted.js';
 import type { ZonedDevice } from './client/device.js';
 import { findMount } from './fuse/mounts.js';
 
-export type { ZonedDevice, DeviceInfo, ZoneInfo, BadRangeSpec, ReportFilter, PowerCycleOptions } from './client/device.js';
+export type {
+  ZonedDevice, DeviceInfo, ZoneInfo, BadRangeSpec, ReportFilter, PowerCycleOptions, OpenOptions, EventPoll, WaitOptions, ZoneEvent,
+} from './client/device.js';
+export { parseEvent, formatEvent } from './format/events.js';
 export { LocalDevice } from './client/local.js';
 export { MountedDevice, DeviceError } from './client/mounted.js';
 export * from './engine/index.js';

@@ -164,7 +164,7 @@ class NamespaceView {
     this.openGauge.set(f.openZones);
     this.activeGauge.set(f.activeZones);
     this.schedule();
-    if (PANEL.dataset.ns === this.layout.name && (f.full || this.dirty.has(Number(PANEL.dataset.zone)))) refreshDescriptor();
+    if (!PANEL.hidden && PANEL.dataset.ns === this.layout.name && (f.full || this.dirty.has(Number(PANEL.dataset.zone)))) refreshDescriptor();
   }
 
   schedule() {
@@ -361,6 +361,7 @@ async function zoneCommand(ns, z, command, result) {
 // The event stream
 
 function onLayout(state) {
+  setStatus('live', 'live');
   document.getElementById('mount').textContent = state.mount;
   legend = state.legend.map((s) => ({ ...s, pixel: pixel(rgb(s.color)), tintPixel: pixel(rgb(s.tint)) }));
   legendByState = new Map(legend.map((s) => [s.state, s]));
@@ -383,6 +384,9 @@ function onLayout(state) {
     v.arrange();
   }
   document.body.dataset.namespaces = [...views.keys()].join(' ');
+  const none = document.getElementById('no-namespaces');
+  if (views.size === 0 && !none) MAIN.append(el('p', { id: 'no-namespaces', class: 'note' }, `${state.mount} serves no zoned namespace now (unmounted, or every namespace detached); waiting for one.`));
+  else if (views.size > 0 && none) none.remove();
 }
 
 function connect() {
@@ -398,10 +402,8 @@ function connect() {
     const f = JSON.parse(e.data);
     views.get(f.ns)?.log(f);
   });
-  source.addEventListener('gone', (e) => {
-    setStatus('gone', `the device stopped answering: ${JSON.parse(e.data).message}`);
-    source.close();
-  });
+  // The server keeps trying; the next layout means the device answers again.
+  source.addEventListener('gone', (e) => setStatus('gone', `the device does not answer: ${JSON.parse(e.data).message}`));
 }
 
 let resizeTimer;

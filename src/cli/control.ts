@@ -9,7 +9,7 @@ import { Store } from '../store/store.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import { ControlCommand, executeCommand, parseCommand } from '../control/commands.js';
 import { describeRejection } from '../engine/status.js';
-import { CliError, Target, resolveTarget, pickNamespace } from './target.js';
+import { CliError, Target, checkOneLine, resolveTarget, pickNamespace } from './target.js';
 
 export interface ControlResult {
   target: Target;
@@ -50,10 +50,14 @@ export function runControl(
   targetArg: string, nsFlag: string | undefined, line: string,
   opts: { refuseOffline?: (verb: string) => string | undefined; after?: (ns: StoredNamespace, cmd: ControlCommand) => void } = {},
 ): ControlResult {
+  checkOneLine(line);
   const t = resolveTarget(targetArg);
   const name = pickNamespace(t.storeDir, nsFlag);
   if (t.mount) {
-    sendToMount(t.mount.mountpoint, name, line);
+    const mnt = t.mount.mountpoint;
+    if (!fs.existsSync(path.join(mnt, name))) throw new CliError(detachedMessage(t.storeDir, name));
+    if (!fs.existsSync(path.join(mnt, name + '.zones'))) throw new CliError(`namespace ${name} is not zoned`);
+    sendToMount(mnt, name, line);
     return { target: t, ns: name };
   }
   // Refused before the store is opened: opening it is a power-up with side effects.
@@ -61,7 +65,8 @@ export function runControl(
   if (refusal) throw new CliError(refusal.replace('$STORE', t.storeDir));
   const store = Store.open(t.storeDir, { command: `zonefuse ${line}` });
   try {
-    const ns = store.get(name)!;
+    const ns = store.get(name);
+    if (!ns) throw new CliError(detachedMessage(t.storeDir, name));
     if (!ns.engine.zoned) throw new CliError(`namespace ${name} is not zoned`);
     const cmd = parseCommand(line, ns.engine.nrZones, ns.engine.nlba);
     if (typeof cmd.zone === 'number' && ns.engine.isConventional(cmd.zone)) {
@@ -82,11 +87,18 @@ export function runControl(
   return { target: t, ns: name };
 }
 
-/** Read a control file of a mounted namespace, or compute it from the store. */
+function detachedMessage(storeDir: string, name: string): string {
+  return `namespace ${name} is detached: attach it first (zonefuse ns attach ${storeDir} ${name})`;
+}
+
+/**
+ * Read a control file of a mounted namespace, or compute it from the store (also for a detached
+ * namespace of a mounted store: the daemon does not have it open).
+ */
 export function readControl(targetArg: string, nsFlag: string | undefined, file: string, compute: (ns: StoredNamespace) => string): string {
   const t = resolveTarget(targetArg);
   const name = pickNamespace(t.storeDir, nsFlag);
-  if (t.mount) return fs.readFileSync(path.join(t.mount.mountpoint, `${name}.zones`, file), 'utf8');
+  if (t.mount && fs.existsSync(path.join(t.mount.mountpoint, name))) return fs.readFileSync(path.join(t.mount.mountpoint, `${name}.zones`, file), 'utf8');
   const ns = StoredNamespace.open(t.storeDir, name, { readOnly: true });
   try {
     return compute(ns);

@@ -21,6 +21,7 @@ import { BACKEND_NAMES, loadFuseBackend } from '../fuse/backend.js';
 import { nsActionCommand, nsListCommand } from './commands/ns.js';
 import {
   cacheCommand, faultAddCommand, faultClearCommand, faultListCommand, faultRandomCommand, faultRecommendCommand, powerCycleCommand,
+  zrwaFlushCommand, excursionCommand, clockCommand, eventsCommand,
 } from './commands/device.js';
 
 export function buildProgram(): Command {
@@ -45,6 +46,11 @@ export function buildProgram(): Command {
     .option('--max-active <n>', 'max active zones (0 = unlimited)', parseCount)
     .option('--zasl <bytes>', 'zone append size limit (0 = no limit)', parseSize)
     .option('--descr-ext-size <bytes>', 'zone descriptor extension size (multiple of 64)', parseSize)
+    .option('--zrwas <bytes>', 'Zone Random Write Area size (0 = no ZRWA; a multiple of the LBA size)', parseSize)
+    .option('--zrwafg <bytes>', 'ZRWA flush granularity (default: one LBA; divides --zrwas)', parseSize)
+    .option('--numzrwa <n>', 'ZRWA resources: zones that may hold a ZRWA at once (default: max active, at most that)', parseCount)
+    .option('--rrl <seconds>', 'Reset Recommended Limit: the device sets RZR on zones Full this long (0 = never)', parseCount)
+    .option('--frl <seconds>', 'Finish Recommended Limit: the device sets FZR on zones active this long (0 = never)', parseCount)
     .option('--no-cross-read', 'refuse reads that cross a zone boundary')
     .option('--no-zoned', 'a plain random-access namespace without zones')
     .option('--host-aware', 'sequential-write-preferred zones (host-aware) instead of sequential-write-required')
@@ -60,6 +66,7 @@ export function buildProgram(): Command {
     .argument('<paths...>', '[store] <mountpoint>: store directory (default: the default store, created on first use) and where to mount (created if missing)')
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .option('--no-auto-unmount', 'leave the mount in place if the daemon dies (for debugging; the next mount cleans it up)')
+    .option('--allow-other', 'let other users in (file modes decide what they may do); without it the mount is private to you')
     .option('--trace <dir>', 'record every device-level operation of each namespace into DIR until unmounted (what crashtest uses)')
     .option('--trace-limit <bytes>', 'with --trace: stop recording (and mark the trace unusable) past this size', parseSize)
     .addOption(new Option('--fuse <backend>', 'FUSE binding: fuse-native (libfuse 2) or libfuse3 (1 MiB requests, async and parallel direct I/O)')
@@ -86,6 +93,7 @@ export function buildProgram(): Command {
     .description('show a store: metadata header, geometry, limits and zone counts of each namespace')
     .argument('<target>', 'store directory or mount point')
     .option('--ns <name>', 'only this namespace')
+    .addOption(new Option('--format <format>', 'text, or ocssd for the OCSSD 2.0 geometry').choices(['text', 'ocssd']).default('text'))
     .action(infoCommand);
 
   program
@@ -93,7 +101,7 @@ export function buildProgram(): Command {
     .description('report zones (blkzone format by default)')
     .argument('<target>', 'store directory or mount point')
     .option('--ns <name>', 'namespace (needed when the store has several)')
-    .addOption(new Option('--format <format>', 'output format').choices([...REPORT_FORMATS]).default('blkzone'))
+    .addOption(new Option('--format <format>', 'output format (ocssd: OCSSD 2.0 chunk descriptors)').choices([...REPORT_FORMATS, 'ocssd']).default('blkzone'))
     .addOption(new Option('--filter <state>', 'only zones in this state').choices([...REPORT_FILTERS]).default('all'))
     .option('--from <lba>', 'start at the zone holding this LBA', parseCount, 0)
     .option('--count <n>', 'at most this many zones', parseCount)
@@ -107,7 +115,41 @@ export function buildProgram(): Command {
     .argument('<target>', 'store directory or mount point')
     .argument('<zone>', 'zone index, or "all"')
     .option('--ns <name>', 'namespace (needed when the store has several)')
+    .option('--zrwa', 'open: allocate a Zone Random Write Area')
     .action(zoneCommand);
+
+  program
+    .command('zrwa-flush')
+    .description("commit a zone's Zone Random Write Area up to and including LBA (absolute, or relative to the zone start)")
+    .argument('<target>', 'store directory or mount point')
+    .argument('<zone>', 'zone index')
+    .argument('<lba>', 'last LBA to commit')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(zrwaFlushCommand);
+
+  program
+    .command('excursion')
+    .description('zone active excursion: the device finishes an active zone by itself (Zone Finished by Controller)')
+    .argument('<target>', 'store directory or mount point')
+    .argument('<zone>', 'zone index')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .action(excursionCommand);
+
+  program
+    .command('clock')
+    .description('advance the device clock, so Reset/Finish Recommended Limits expire without waiting (+SECONDS, or +Nm/+Nh/+Nd)')
+    .argument('<target>', 'store directory or mount point')
+    .argument('<amount>', 'how far, e.g. +3600 or +2h')
+    .option('--ns <name>', 'only this namespace (default: every namespace)')
+    .action(clockCommand);
+
+  program
+    .command('events')
+    .description("the device's own zone changes (RZR/FZR set by the limits, excursions), one line each")
+    .argument('<target>', 'store directory or mount point')
+    .option('--ns <name>', 'namespace (needed when the store has several)')
+    .option('-f, --follow', 'keep printing new events as they happen, like tail -f')
+    .action(eventsCommand);
 
   const ns = program.command('ns').description('namespaces of a store: list, attach, detach, delete (mounted or not; create is `zonefuse create`)');
   ns.command('list')
@@ -205,6 +247,7 @@ export function buildProgram(): Command {
     .option('--trace-limit <bytes>', 'largest trace (records and saved data) the workload may produce', parseSize)
     .option('--check-timeout <seconds>', 'a check running longer fails', parseCount, 120)
     .option('--materialize <id>', 'rebuild crash state ID of the last run as a store in DIR (for debugging)')
+    .addOption(new Option('--fuse <backend>', 'FUSE binding of the mounts crashtest makes').choices([...BACKEND_NAMES]))
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(crashtestCommand);
 

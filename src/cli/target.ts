@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { MountEntry, findMount, listMounts, storeOfMount } from '../fuse/mounts.js';
-import { listNamespaces } from '../store/store.js';
+import { listNamespaces, namespaceNameProblem } from '../store/store.js';
 
 export interface Target {
   storeDir: string;
@@ -31,10 +31,26 @@ export function resolveTarget(arg: string): Target {
   return { storeDir: abs, mount: served };
 }
 
+/**
+ * The store's rule for namespace names, applied before a command chooses between the mounted
+ * path (a ctl line, where an empty name or one with spaces would change the command's meaning)
+ * and the unmounted one, so both refuse the same names with the same message.
+ */
+export function checkNamespaceName(name: string): void {
+  const problem = namespaceNameProblem(name);
+  if (problem) throw new CliError(`invalid namespace name ${JSON.stringify(name)}: ${problem}`);
+}
+
+/** A ctl command from CLI arguments is one line: a newline would smuggle in a second command. */
+export function checkOneLine(line: string): void {
+  if (/[\r\n]/.test(line)) throw new CliError(`${JSON.stringify(line)}: arguments must not contain line breaks (one command at a time)`);
+}
+
 /** The namespace to act on: --ns, or the store's only one. */
 export function pickNamespace(storeDir: string, ns: string | undefined): string {
   const names = listNamespaces(storeDir);
   if (ns !== undefined) {
+    checkNamespaceName(ns);
     if (!names.includes(ns)) throw new CliError(`store ${storeDir} has no namespace ${ns} (it has: ${names.join(', ') || 'none'})`);
     return ns;
   }

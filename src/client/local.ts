@@ -7,7 +7,10 @@ import { StoredNamespace } from '../store/stored-namespace.js';
 import { Rejection, Status, ZoneError } from '../engine/status.js';
 import { isRejection } from '../engine/namespace.js';
 import { jsonZone } from '../format/report.js';
-import { BadRangeSpec, DeviceInfo, PowerCycleOptions, ReportFilter, ZoneInfo, ZonedDevice } from './device.js';
+import {
+  BadRangeSpec, DeviceInfo, EventPoll, OpenOptions, PowerCycleOptions, ReportFilter, WaitOptions, ZoneEvent, ZoneInfo, ZonedDevice,
+  eventsFrom, waitForEventBy,
+} from './device.js';
 import { parseLossPolicy } from '../engine/loss-policy.js';
 import { Logger } from '../log.js';
 
@@ -53,6 +56,11 @@ export class LocalDevice implements ZonedDevice {
       maxOpen: g.maxOpen,
       maxActive: g.maxActive,
       appendLimitLbas: e.zaslLbas,
+      zrwaSizeLbas: e.zrwaLbas,
+      zrwaFlushGranularityLbas: e.zrwafgLbas,
+      zrwaResources: e.numZrwa,
+      resetRecommendedLimit: g.rrl,
+      finishRecommendedLimit: g.frl,
     };
   }
 
@@ -62,8 +70,36 @@ export class LocalDevice implements ZonedDevice {
     return r.zones.map(jsonZone);
   }
 
-  open(zone: number | 'all'): void {
-    must(this.ns.manage('open', zone));
+  open(zone: number | 'all', opts: OpenOptions = {}): void {
+    must(this.ns.manage('open', zone, { zrwa: opts.zrwa === true }));
+  }
+
+  zrwaFlush(zone: number, lba: number): void {
+    must(this.ns.zrwaFlush(zone, lba));
+  }
+
+  excursion(zone: number): void {
+    const r = this.ns.excursion(zone);
+    if (isRejection(r)) throw new ZoneError(r);
+  }
+
+  advanceClock(seconds: number): void {
+    this.ns.advanceClock(seconds);
+  }
+
+  pollEvents(cursor = 0): EventPoll {
+    const log = this.ns.events;
+    const from = Math.min(cursor, log.size);
+    const buf = Buffer.alloc(log.size - from);
+    log.read(from, buf, 0, buf.length);
+    return eventsFrom(buf, from);
+  }
+
+  waitForEvent(match: (e: ZoneEvent) => boolean = () => true, opts: WaitOptions = {}): Promise<ZoneEvent> {
+    return waitForEventBy((c) => {
+      this.ns.runTimers();
+      return this.pollEvents(c);
+    }, match, opts);
   }
 
   close(zone: number | 'all'): void {

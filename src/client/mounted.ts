@@ -7,7 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NvmeStatus, Rejection, Status, ZoneError } from '../engine/status.js';
 import { currentPosition } from '../native/libc.js';
-import { BadRangeSpec, DeviceInfo, PowerCycleOptions, ReportFilter, ZoneInfo, ZonedDevice, badRangeCommand } from './device.js';
+import {
+  BadRangeSpec, DeviceInfo, EventPoll, OpenOptions, PowerCycleOptions, ReportFilter, WaitOptions, ZoneEvent, ZoneInfo, ZonedDevice,
+  badRangeCommand, eventsFrom, waitForEventBy,
+} from './device.js';
 import { formatLossPolicy, parseLossPolicy } from '../engine/loss-policy.js';
 
 const BY_CODE = new Map<number, NvmeStatus>(Object.values(Status).map((s) => [s.code, s]));
@@ -117,6 +120,11 @@ export class MountedDevice implements ZonedDevice {
       maxOpen: num('max_open_zones'),
       maxActive: num('max_active_zones'),
       appendLimitLbas: num('zone_append_size_limit') / lbaSize,
+      zrwaSizeLbas: num('zrwa_size_lbas'),
+      zrwaFlushGranularityLbas: num('zrwa_flush_granularity_lbas'),
+      zrwaResources: num('zrwa_resources'),
+      resetRecommendedLimit: num('reset_recommended_limit'),
+      finishRecommendedLimit: num('finish_recommended_limit'),
     };
     return this.infoCache;
   }
@@ -134,8 +142,42 @@ export class MountedDevice implements ZonedDevice {
     return out;
   }
 
-  open(zone: number | 'all'): void {
-    this.ctl(`open ${zone}`);
+  open(zone: number | 'all', opts: OpenOptions = {}): void {
+    this.ctl(`open ${zone}${opts.zrwa ? ' zrwa' : ''}`);
+  }
+
+  zrwaFlush(zone: number, lba: number): void {
+    this.ctl(`zrwa-flush ${zone} ${lba}`);
+  }
+
+  excursion(zone: number): void {
+    this.ctl(`excursion ${zone}`);
+  }
+
+  advanceClock(seconds: number): void {
+    this.ctl(`clock +${seconds}`);
+  }
+
+  pollEvents(cursor = 0): EventPoll {
+    const fd = fs.openSync(path.join(this.zonesDir, 'events'), 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const from = Math.min(cursor, size);
+      const buf = Buffer.alloc(size - from);
+      let done = 0;
+      while (done < buf.length) {
+        const n = fs.readSync(fd, buf, done, buf.length - done, from + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return eventsFrom(buf.subarray(0, done), from);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  waitForEvent(match: (e: ZoneEvent) => boolean = () => true, opts: WaitOptions = {}): Promise<ZoneEvent> {
+    return waitForEventBy((c) => this.pollEvents(c), match, opts);
   }
 
   close(zone: number | 'all'): void {

@@ -4,6 +4,11 @@
  *
  *   open|close|finish|reset N      one zone (by index)
  *   open|close|finish|reset all    select all
+ *   open N zrwa                    open with a Zone Random Write Area allocated
+ *   zrwa-flush N LBA               commit zone N's ZRWA up to and including LBA (absolute, or
+ *                                  relative to the zone start)
+ *   excursion N                    the controller finishes active zone N by itself (ZFC)
+ *   clock +SECONDS                 advance the device clock (suffixes s, m, h, d)
  *   offline all                    spec Offline action on every Read Only zone
  *   readonly N / offline N         fault injection: finish first, then Read Only / Offline
  *   set-ext N HEX                  set zone descriptor extension (hex bytes)
@@ -19,12 +24,16 @@
  *   fault clear                    remove every injected fault (Read Only/Offline zones → Empty)
  */
 import { Rejection } from '../engine/status.js';
+import { isRejection } from '../engine/namespace.js';
 import { LOSS_NONE, LossPolicy, LossPolicyError, formatLossPolicy, parseLossPolicy } from '../engine/loss-policy.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import { BadRange, RandomFaults } from '../store/faults.js';
 
 export type ControlCommand =
-  | { verb: 'open' | 'close' | 'finish' | 'reset'; zone: number | 'all' }
+  | { verb: 'open' | 'close' | 'finish' | 'reset'; zone: number | 'all'; zrwa?: boolean }
+  | { verb: 'zrwa-flush'; zone: number; lba: number }
+  | { verb: 'excursion'; zone: number }
+  | { verb: 'clock'; seconds: number; zone?: undefined }
   | { verb: 'offline'; zone: number | 'all' }
   | { verb: 'readonly'; zone: number }
   | { verb: 'set-ext'; zone: number; data: Buffer }
@@ -39,12 +48,13 @@ export type ControlCommand =
 
 export const CONTROL_VERBS = [
   'open', 'close', 'finish', 'reset', 'readonly', 'offline', 'set-ext', 'recommend', 'cache', 'flush',
-  'power-cycle', 'shutdown', 'fault', 'mark',
+  'power-cycle', 'shutdown', 'fault', 'mark', 'zrwa-flush', 'excursion', 'clock',
 ] as const;
 
 /** Commands that act on the whole namespace as a device (no zone). */
 export function isDeviceCommand(c: ControlCommand): boolean {
-  return c.verb === 'cache' || c.verb === 'flush' || c.verb === 'power-cycle' || c.verb === 'shutdown' || c.verb === 'mark' ||
+  return c.verb === 'cache' || c.verb === 'clock' || c.verb === 'flush' || c.verb === 'power-cycle' || c.verb === 'shutdown' ||
+    c.verb === 'mark' ||
     c.verb === 'fault' || c.verb === 'fault-random' || c.verb === 'fault-clear';
 }
 
@@ -53,6 +63,17 @@ function parseCount(word: string | undefined, what: string, min = 0): number {
     throw new CommandSyntaxError(`${what} must be ${min > 0 ? 'a positive' : 'a non-negative'} integer${word === undefined ? '' : `, not "${word}"`}`);
   }
   return Number(word);
+}
+
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "+3600", "+90m", "+1.5h": how far to move the device clock. */
+function parseSeconds(word: string | undefined): number {
+  const m = word === undefined ? null : /^\+?((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)([smhd]?)$/.exec(word);
+  if (!m) throw new CommandSyntaxError(`"clock" takes +SECONDS (for example +3600 or +2h)${word === undefined ? '' : `, not "${word}"`}`);
+  const seconds = Number(m[1]) * UNIT_SECONDS[m[2]!]!;
+  if (!(seconds <= 100 * 365 * 86400)) throw new CommandSyntaxError(`"clock" moves at most 100 years at once, not ${word}`);
+  return seconds;
 }
 
 /** A command that could not be understood; the file interface answers EINVAL. */
@@ -85,11 +106,28 @@ export function parseCommand(line: string, nrZones: number, nlba = Infinity): Co
   };
   switch (verb) {
     case 'open':
+      if (words[2] === 'zrwa') {
+        extra(3);
+        return { verb, zone: parseZone(words[1], nrZones, false, 'open … zrwa'), zrwa: true };
+      }
+      extra(2);
+      return { verb, zone: parseZone(words[1], nrZones, true, verb) };
     case 'close':
     case 'finish':
     case 'reset':
       extra(2);
       return { verb, zone: parseZone(words[1], nrZones, true, verb) };
+    case 'zrwa-flush': {
+      extra(3);
+      const zone = parseZone(words[1], nrZones, false, verb) as number;
+      return { verb, zone, lba: parseCount(words[2], 'the LBA (the last LBA to flush)') };
+    }
+    case 'excursion':
+      extra(2);
+      return { verb, zone: parseZone(words[1], nrZones, false, verb) as number };
+    case 'clock':
+      extra(2);
+      return { verb, seconds: parseSeconds(words[1]) };
     case 'offline':
       extra(2);
       return { verb, zone: parseZone(words[1], nrZones, true, verb) };
@@ -176,6 +214,30 @@ function parseFault(words: string[], nlba: number): ControlCommand {
   return { verb: 'fault', range };
 }
 
+/** One command line of a write to a ctl file, and the byte just past it (and its newline). */
+export interface CtlLine {
+  line: string;
+  end: number;
+}
+
+/**
+ * The command lines of a write of buf[0, len) to a ctl file (blank lines skipped), each with
+ * where it ends in bytes, so that a write refused part-way can report how much was done.
+ */
+export function ctlLines(buf: Buffer, len: number): CtlLine[] {
+  const out: CtlLine[] = [];
+  let start = 0;
+  while (start < len) {
+    let nl = buf.indexOf(0x0a, start);
+    if (nl < 0 || nl >= len) nl = len;
+    const line = buf.toString('utf8', start, nl).trim();
+    const end = Math.min(nl + 1, len);
+    if (line.length > 0) out.push({ line, end });
+    start = end;
+  }
+  return out;
+}
+
 /** Split a write to `ctl` into command lines (one per line; blank lines ignored). */
 export function commandLines(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
@@ -188,7 +250,16 @@ export function executeCommand(ns: StoredNamespace, cmd: ControlCommand): Reject
     case 'close':
     case 'finish':
     case 'reset':
-      return ns.manage(cmd.verb, cmd.zone);
+      return ns.manage(cmd.verb, cmd.zone, { zrwa: cmd.zrwa === true });
+    case 'zrwa-flush':
+      return ns.zrwaFlush(cmd.zone, cmd.lba);
+    case 'excursion': {
+      const r = ns.excursion(cmd.zone);
+      return isRejection(r) ? r : undefined;
+    }
+    case 'clock':
+      ns.advanceClock(cmd.seconds);
+      return undefined;
     case 'offline':
       // On one zone: fault injection (which is also the spec's Offline action on a Read Only
       // zone); with "all": the spec's select-all Offline (Read Only zones only).
@@ -241,6 +312,9 @@ export function formatCommand(cmd: ControlCommand): string {
     }
     case 'fault-random': return `fault random ${cmd.random.seed} ${cmd.random.writeOneIn} ${cmd.random.readOneIn}`;
     case 'fault-clear': return 'fault clear';
+    case 'zrwa-flush': return `zrwa-flush ${cmd.zone} ${cmd.lba}`;
+    case 'clock': return `clock +${cmd.seconds}`;
+    case 'open': return `open ${cmd.zone}${cmd.zrwa ? ' zrwa' : ''}`;
     default: return `${cmd.verb} ${cmd.zone}`;
   }
 }

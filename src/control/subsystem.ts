@@ -4,6 +4,7 @@
  *
  *   create [NAME] [size=4G] [lba-size=4096] [zone-size=64M] [zone-capacity=…] [conv-zones=2]
  *          [max-open=14] [max-active=14] [zasl=0] [descr-ext-size=0] [zoned=yes|no]
+ *          [zrwas=0] [zrwafg=LBA] [numzrwa=max-active] [rrl=0] [frl=0] (seconds)
  *          [cross-read=yes|no] [host-aware=yes|no] [auto-transition=yes|no]
  *          [volatile-cache=yes|no] [endianness=little|big]
  *   delete NAME [force]      refused while files of NAME are open, unless forced
@@ -22,9 +23,16 @@ export type SubsystemCommand =
 
 const SIZE_KEYS: Record<string, keyof Geometry> = {
   size: 'capacity', 'lba-size': 'lbaSize', 'zone-size': 'zoneSize', 'zone-capacity': 'zoneCapacity', zasl: 'zasl', 'descr-ext-size': 'descrExtSize',
+  zrwas: 'zrwas', zrwafg: 'zrwafg',
 };
-const COUNT_KEYS: Record<string, keyof Geometry> = { 'conv-zones': 'convZones', 'max-open': 'maxOpen', 'max-active': 'maxActive' };
+const COUNT_KEYS: Record<string, keyof Geometry> = {
+  'conv-zones': 'convZones', 'max-open': 'maxOpen', 'max-active': 'maxActive', numzrwa: 'numzrwa', rrl: 'rrl', frl: 'frl',
+};
 const BOOL_KEYS = ['zoned', 'cross-read', 'host-aware', 'auto-transition', 'volatile-cache'];
+
+/** The subsystem's verbs and `create`'s option keys (for help texts and the fuzz tests). */
+export const SUBSYSTEM_VERBS = ['create', 'delete', 'detach', 'attach'] as const;
+export const CREATE_OPTION_KEYS: readonly string[] = [...Object.keys(SIZE_KEYS), ...Object.keys(COUNT_KEYS), ...BOOL_KEYS, 'endianness'];
 
 function yesNo(key: string, v: string): boolean {
   if (v === 'yes' || v === 'on' || v === 'true') return true;
@@ -61,7 +69,7 @@ export function parseSubsystemCommand(line: string): SubsystemCommand {
             else if (key === 'auto-transition') cmd.geometry.autoTransition = on;
             else cmd.volatileCache = on;
           } else {
-            throw new CommandSyntaxError(`unknown create option "${key}" (known: ${[...Object.keys(SIZE_KEYS), ...Object.keys(COUNT_KEYS), ...BOOL_KEYS, 'endianness'].join(', ')})`);
+            throw new CommandSyntaxError(`unknown create option "${key}" (known: ${CREATE_OPTION_KEYS.join(', ')})`);
           }
         } catch (e) {
           if (e instanceof RangeError) throw new CommandSyntaxError(`${key}=: ${e.message}`);
@@ -85,7 +93,7 @@ export function parseSubsystemCommand(line: string): SubsystemCommand {
       return { verb, name };
     }
     default:
-      throw new CommandSyntaxError(`unknown subsystem command "${verb ?? ''}" (known: create, delete, detach, attach)`);
+      throw new CommandSyntaxError(`unknown subsystem command "${verb ?? ''}" (known: ${SUBSYSTEM_VERBS.join(', ')})`);
   }
 }
 

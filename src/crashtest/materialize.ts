@@ -14,8 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { allocatedRanges, punchHole } from '../native/libc.js';
 import { writeFully } from '../store/io.js';
-import { Flag, encodeHeader } from '../store/format.js';
-import { CrashState, FINAL, Piece, TraceModel } from './model.js';
+import { Flag } from '../store/format.js';
+import { CrashState, FINAL, Piece, TraceModel, writeStateHeader } from './model.js';
 
 export type CloneMethod = 'reflink' | 'sparse';
 
@@ -96,7 +96,7 @@ export class Materializer {
     let m = state.meta;
     if (opts.detached) {
       m = Buffer.from(m);
-      encodeHeader({ ...state.header, flags: state.header.flags | Flag.DETACHED }).copy(m, 0);
+      writeStateHeader(m, { ...state.header, flags: state.header.flags | Flag.DETACHED });
     }
     fs.writeFileSync(meta + '.tmp', m);
     fs.renameSync(meta + '.tmp', meta);

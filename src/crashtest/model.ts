@@ -19,7 +19,7 @@ import { ZonedNamespace } from '../engine/namespace.js';
 import { ZoneAttr } from '../engine/zone.js';
 import { LossPolicy, formatLossPolicy, keepsLba, parseLossPolicy, survivingWrites } from '../engine/loss-policy.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
-import { FAULTS_SIZE, Flag, Header, RECORD_SIZE, RecordCodec, crc32, encodeHeader } from '../store/format.js';
+import { Compat, FAULTS_SIZE, Flag, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, crc32, encodeHeader, layout } from '../store/format.js';
 import { MANAGE_CODES, ManageName, TraceFiles, TraceOp, TraceRecord, readTraceRecords } from '../store/trace.js';
 
 /** The trace cannot be turned into states (the workload did something crashtest cannot model). */
@@ -515,7 +515,7 @@ export class Replayer {
     if (this.cacheOn) h.flags |= Flag.VOLATILE_CACHE;
     else h.flags &= ~Flag.VOLATILE_CACHE;
     const meta = Buffer.from(m.baseMeta);
-    encodeHeader(h).copy(meta, 0);
+    writeStateHeader(meta, h);
     const extSize = h.geometry.descrExtSize;
     for (let z = 0; z < e.nrZones; z++) {
       const ext = (e.attrsOf(z) & ZoneAttr.ZDEV) !== 0 ? e.extOf(z) : undefined;
@@ -533,6 +533,17 @@ export class Replayer {
     sig.update(this.faults);
     return { meta, header: h };
   }
+}
+
+/**
+ * Put header `h` into a state's sidecar buffer: both copies when the sidecar has two (the second
+ * is its last block), with a sequence number above the base's, so either copy reads the same.
+ */
+export function writeStateHeader(meta: Buffer, h: Header): void {
+  const two = (h.compat & Compat.HEADER_COPY) !== 0 && meta.length >= layout(h.nrZones, h.geometry.descrExtSize).size + HEADER_SIZE;
+  const block = encodeHeader({ ...h, headerSeq: h.headerSeq + 1 });
+  block.copy(meta, 0);
+  if (two) block.copy(meta, meta.length - HEADER_SIZE);
 }
 
 function binaryHas(sorted: number[], x: number): boolean {

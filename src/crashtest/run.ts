@@ -51,6 +51,8 @@ export interface CrashtestOptions {
   traceLimit?: number | undefined;
   /** Seconds one check may take. */
   checkTimeout?: number | undefined;
+  /** FUSE backend of the daemons (`zonefuse mount --fuse`); default: mount's default. */
+  fuse?: string | undefined;
   /** Force a materialisation method (tests, benchmark). */
   method?: CloneMethod | undefined;
   /** Progress lines (stderr). */
@@ -265,7 +267,8 @@ export async function runCrashtest(o: CrashtestOptions): Promise<CrashtestReport
   // 2. The workload, on a traced mount.
   const traceDir = path.join(work, 'trace');
   const mntW = path.join(work, 'mnt');
-  const wd = new CrashtestDaemon(copy, mntW, path.join(work, 'logs', 'workload-daemon.log'), ['--trace', traceDir, '--trace-limit', String(traceLimit)]);
+  const fuseArgs = o.fuse ? ['--fuse', o.fuse] : [];
+  const wd = new CrashtestDaemon(copy, mntW, path.join(work, 'logs', 'workload-daemon.log'), ['--trace', traceDir, '--trace-limit', String(traceLimit), ...fuseArgs]);
   const t0 = Date.now();
   try {
     await wd.start();
@@ -352,7 +355,7 @@ export async function runCrashtest(o: CrashtestOptions): Promise<CrashtestReport
       const slot = { store: path.join(dir, 'store'), mnt: path.join(dir, 'mnt'), daemon: undefined as unknown as CrashtestDaemon };
       fs.mkdirSync(slot.store, { recursive: true });
       mat.write(first, slot.store, name, { detached: true });
-      slot.daemon = new CrashtestDaemon(slot.store, slot.mnt, path.join(work, 'logs', `slot-${j}-daemon.log`));
+      slot.daemon = new CrashtestDaemon(slot.store, slot.mnt, path.join(work, 'logs', `slot-${j}-daemon.log`), fuseArgs);
       slots.push(slot);
     }
     await Promise.all(slots.map((sl) => sl.daemon.start()));

@@ -40,6 +40,16 @@ export interface Geometry {
    * (QEMU's zoned.auto_transition).
    */
   autoTransition: boolean;
+  /** Zone Random Write Area size in bytes (QEMU zoned.zrwas); 0 = no ZRWA support. */
+  zrwas: number;
+  /** ZRWA flush granularity in bytes (zoned.zrwafg); 0 = one LBA. Divides zrwas. */
+  zrwafg: number;
+  /** ZRWA resources (zoned.numzrwa): zones that can hold a ZRWA at once; 0 = as many as may be active. */
+  numzrwa: number;
+  /** Reset Recommended Limit in seconds: a zone Full this long gets RZR; 0 = never. */
+  rrl: number;
+  /** Finish Recommended Limit in seconds: a zone active this long gets FZR; 0 = never. */
+  frl: number;
 }
 
 export const DEFAULT_GEOMETRY: Readonly<Geometry> = Object.freeze({
@@ -56,9 +66,20 @@ export const DEFAULT_GEOMETRY: Readonly<Geometry> = Object.freeze({
   crossRead: true,
   zoneModel: 'host-managed',
   autoTransition: true,
+  zrwas: 0,
+  zrwafg: 0,
+  numzrwa: 0,
+  rrl: 0,
+  frl: 0,
 });
 
 export const MAX_DESCR_EXT_SIZE = 255 * 64;
+/**
+ * Far more zones than any zoned drive has (a 30 TB SMR disk has about 115,000), and as many as a
+ * create can lay out in seconds: each zone costs a sidecar record and engine state, all written
+ * or allocated up front, so 2^32 tiny zones would exhaust the daemon's memory instead.
+ */
+export const MAX_ZONES = 1 << 20;
 
 /** A geometry the user asked for is impossible. The message names the field. */
 export class GeometryError extends Error {
@@ -97,6 +118,19 @@ export function resolveGeometry(partial: Partial<Geometry> = {}): Geometry {
     g.maxActive = 0;
     g.zasl = 0;
     g.descrExtSize = 0;
+    g.zrwas = 0;
+    g.zrwafg = 0;
+    g.numzrwa = 0;
+    g.rrl = 0;
+    g.frl = 0;
+  }
+  if (g.zoned && g.zrwas !== 0) {
+    // QEMU's defaults: the flush granularity is one LBA, and every zone that may be active can
+    // hold a ZRWA.
+    if (g.zrwafg === 0) g.zrwafg = g.lbaSize;
+    if (g.numzrwa === 0 && Number.isSafeInteger(g.capacity / g.zoneSize)) {
+      g.numzrwa = g.maxActive !== 0 ? g.maxActive : Math.max(0, g.capacity / g.zoneSize - g.convZones);
+    }
   }
   validateGeometry(g);
   return g;
@@ -144,7 +178,9 @@ export function validateGeometry(g: Geometry): void {
     throw new GeometryError('zoneCapacity', `zone capacity ${zc} exceeds the zone size ${zs}`);
   }
   const nrZones = cap / zs;
-  if (nrZones > 0xffffffff) throw new GeometryError('zoneSize', `too many zones (${nrZones})`);
+  if (nrZones > MAX_ZONES) {
+    throw new GeometryError('zoneSize', `${nrZones} zones is too many: at most ${MAX_ZONES} (use larger zones or a smaller capacity)`);
+  }
   const conv = needInt('convZones', g.convZones);
   if (conv > nrZones) {
     throw new GeometryError('convZones', `${conv} conventional zones requested but the namespace has only ${nrZones} zones`);
@@ -165,10 +201,53 @@ export function validateGeometry(g: Geometry): void {
   if (g.zoneModel !== 'host-managed' && g.zoneModel !== 'host-aware') {
     throw new GeometryError('zoneModel', `zone model must be host-managed or host-aware, got ${String(g.zoneModel)}`);
   }
+  validateZrwa(g, nrZones - conv);
+  for (const f of ['rrl', 'frl'] as const) {
+    const v = needInt(f, g[f]);
+    if (v > 0xffffffff) throw new GeometryError(f, `${f} must fit in 32 bits (seconds), got ${v}`);
+  }
+}
+
+/** ZRWA geometry, with QEMU's constraints (hw/nvme/ns.c) plus the ones a zone imposes. */
+function validateZrwa(g: Geometry, seqZones: number): void {
+  const lba = g.lbaSize;
+  const zrwas = needInt('zrwas', g.zrwas);
+  const fg = needInt('zrwafg', g.zrwafg);
+  const num = needInt('numzrwa', g.numzrwa);
+  if (zrwas === 0) {
+    if (fg !== 0) throw new GeometryError('zrwafg', 'a ZRWA flush granularity needs a ZRWA size (--zrwas)');
+    if (num !== 0) throw new GeometryError('numzrwa', 'ZRWA resources need a ZRWA size (--zrwas)');
+    return;
+  }
+  if (zrwas % lba !== 0) {
+    throw new GeometryError('zrwas', `ZRWA size ${zrwas} is not a multiple of the LBA size ${lba}`);
+  }
+  if (fg === 0 || fg % lba !== 0) {
+    throw new GeometryError('zrwafg', `ZRWA flush granularity ${fg} is not a positive multiple of the LBA size ${lba}`);
+  }
+  if (zrwas % fg !== 0) {
+    throw new GeometryError('zrwafg', `ZRWA flush granularity ${fg} does not divide the ZRWA size ${zrwas}`);
+  }
+  if (zrwas > g.zoneCapacity) {
+    throw new GeometryError('zrwas', `ZRWA size ${zrwas} exceeds the zone capacity ${g.zoneCapacity}`);
+  }
+  if (zrwas / lba > 0xffff) {
+    throw new GeometryError('zrwas', `ZRWA size ${zrwas} is more than 65535 LBAs (the ZRWAS field is 16 bits)`);
+  }
+  if (g.zoneModel !== 'host-managed') {
+    throw new GeometryError('zrwas', 'a ZRWA needs host-managed (sequential write required) zones');
+  }
+  if (num < 1) throw new GeometryError('numzrwa', `ZRWA resources must be at least 1, got ${num}`);
+  if (g.maxActive !== 0 && num > g.maxActive) {
+    throw new GeometryError('numzrwa', `ZRWA resources (${num}) exceed max active zones (${g.maxActive})`);
+  }
+  if (num > seqZones) {
+    throw new GeometryError('numzrwa', `ZRWA resources (${num}) exceed the number of sequential zones (${seqZones})`);
+  }
 }
 
 /** The fields that define a namespace's layout; reopening with other values is refused. */
 export const GEOMETRY_FIELDS: readonly (keyof Geometry)[] = [
   'lbaSize', 'capacity', 'zoned', 'zoneSize', 'zoneCapacity', 'convZones', 'maxOpen', 'maxActive',
-  'zasl', 'descrExtSize', 'crossRead', 'zoneModel', 'autoTransition',
+  'zasl', 'descrExtSize', 'crossRead', 'zoneModel', 'autoTransition', 'zrwas', 'zrwafg', 'numzrwa', 'rrl', 'frl',
 ];

@@ -3,4 +3,5 @@ export * from './geometry.js';
 export * from './status.js';
 export * from './zone.js';
 export * from './namespace.js';
+export * from './timers.js';
 export * from './loss-policy.js';

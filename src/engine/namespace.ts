@@ -13,6 +13,7 @@
 import { Geometry, resolveGeometry } from './geometry.js';
 import { Rejection, Status, NvmeStatus } from './status.js';
 import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from './zone.js';
+import { DeviceEvent, DeviceEventReason, TimerList } from './timers.js';
 
 const NOT_WP = ZoneState.NOT_WP;
 const EMPTY = ZoneState.EMPTY;
@@ -33,6 +34,20 @@ export const ZoneFlag = Object.freeze({
 });
 
 export type ZoneCommand = 'open' | 'close' | 'finish' | 'reset' | 'offline';
+
+export interface ManageOptions {
+  /** Open only: allocate a Zone Random Write Area (the ZRWAA bit of Open Zone). */
+  zrwa?: boolean;
+}
+
+export interface EngineOptions {
+  /**
+   * The device clock, in ms since the epoch (the store passes wall time plus the offset that
+   * `clock +SECONDS` adds). Read only when a zone starts a timed stay and by tick(); the
+   * default is a test clock stuck at 0.
+   */
+  clock?: () => number;
+}
 export type FaultCommand = 'readonly' | 'offline';
 
 /** Report filters of Zone Management Receive (ZRASF), plus `not-wp` for conventional zones. */
@@ -70,6 +85,8 @@ export interface ZoneDescriptor {
   wp: number;
   attrs: number;
   attrsInfo: number;
+  /** ZRWA zones (ZRWAV): one past the highest LBA written in the window; = wp otherwise. */
+  zrwaEnd: number;
   nonSeq: boolean;
   resets: number;
   finishes: number;
@@ -121,6 +138,9 @@ interface ZoneSnapshot {
   written: number;
   ioSeq: number;
   ext: Uint8Array | undefined;
+  zrwaEnd: number;
+  fullSince: number;
+  activeSince: number;
 }
 
 /** Raised while loading persisted zones that cannot be valid. */
@@ -148,6 +168,13 @@ export class ZonedNamespace {
   readonly zaslLbas: number;
   readonly seqType: ZoneType;
   readonly autoTransition: boolean;
+  /** ZRWA size and flush granularity in LBAs (0 = no ZRWA support), and ZRWA resources. */
+  readonly zrwaLbas: number;
+  readonly zrwafgLbas: number;
+  readonly numZrwa: number;
+  /** Reset / Finish Recommended Limits in ms (0 = off). */
+  readonly rrlMs: number;
+  readonly frlMs: number;
 
   private readonly state: Uint8Array;
   private readonly wp: Float64Array;
@@ -157,6 +184,16 @@ export class ZonedNamespace {
   private readonly finishes: Uint32Array;
   private readonly written: Float64Array;
   private readonly ext = new Map<number, Uint8Array>();
+  /**
+   * ZRWA zones: one past the highest LBA written in the window (≥ wp). Between wp and it the
+   * data is readable but not yet committed to the zone.
+   */
+  private readonly zrwaEnd: Float64Array;
+  private zrwaFree = 0;
+  /** Zones that are Full (RRL timer) and zones that are active (FRL timer), by entry time. */
+  private readonly fullTimer: TimerList;
+  private readonly activeTimer: TimerList;
+  private readonly clock: () => number;
 
   /** FIFO of implicitly opened resource-holding zones, oldest at the head (doubly linked). */
   private readonly ioPrev: Int32Array;
@@ -175,8 +212,9 @@ export class ZonedNamespace {
   private readonly touched: Uint32Array;
   private epoch = 1;
 
-  constructor(geometry: Partial<Geometry> = {}) {
+  constructor(geometry: Partial<Geometry> = {}, opts: EngineOptions = {}) {
     const g = resolveGeometry(geometry);
+    this.clock = opts.clock ?? (() => 0);
     this.geometry = Object.freeze(g);
     this.lbaSize = g.lbaSize;
     this.nlba = g.capacity / g.lbaSize;
@@ -189,8 +227,18 @@ export class ZonedNamespace {
     this.zaslLbas = g.zasl / g.lbaSize;
     this.seqType = g.zoneModel === 'host-aware' ? ZoneType.SEQ_WRITE_PREFERRED : ZoneType.SEQ_WRITE_REQUIRED;
     this.autoTransition = g.autoTransition;
+    this.zrwaLbas = g.zrwas / g.lbaSize;
+    this.zrwafgLbas = g.zrwas !== 0 ? g.zrwafg / g.lbaSize : 0;
+    this.numZrwa = g.zrwas !== 0 ? g.numzrwa : 0;
+    this.zrwaFree = this.numZrwa;
+    this.rrlMs = g.rrl * 1000;
+    this.frlMs = g.frl * 1000;
 
     const n = this.nrZones;
+    // Only namespaces that use a feature pay its memory.
+    this.zrwaEnd = new Float64Array(this.zrwaLbas !== 0 ? n : 0);
+    this.fullTimer = new TimerList(this.rrlMs !== 0 ? n : 0);
+    this.activeTimer = new TimerList(this.frlMs !== 0 ? n : 0);
     this.state = new Uint8Array(n);
     this.wp = new Float64Array(n);
     this.attrs = new Uint8Array(n);
@@ -275,7 +323,38 @@ export class ZonedNamespace {
     if (z < this.convZones) return this.zoneLbas;
     const s = this.state[z];
     if (s === OFFLINE) return 0;
-    return this.wp[z]! - z * this.zoneLbas;
+    const wp = this.wp[z]!;
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0 && this.zrwaEnd[z]! > wp) return this.zrwaEnd[z]! - z * this.zoneLbas;
+    return wp - z * this.zoneLbas;
+  }
+
+  /** ZRWA zones: one past the highest LBA written in the window (= wp when nothing is). */
+  zrwaEndOf(z: number): number {
+    return (this.attrs[z]! & ZoneAttr.ZRWAV) !== 0 ? Math.max(this.wp[z]!, this.zrwaEnd[z]!) : this.wp[z]!;
+  }
+
+  /** ZRWA resources in use. */
+  get zrwaInUse(): number {
+    return this.numZrwa - this.zrwaFree;
+  }
+
+  /**
+   * Device time (ms) at which the zone's current timed stay began (Full for RRL, active for
+   * FRL), or -1 when no timer runs for it.
+   */
+  timerSinceOf(z: number): number {
+    const s = this.state[z]!;
+    if (s === FULL) return this.fullTimer.since.length ? this.fullTimer.since[z]! : -1;
+    if (isActive(s)) return this.activeTimer.since.length ? this.activeTimer.since[z]! : -1;
+    return -1;
+  }
+
+  /** The device time at which the next timer expires, or Infinity when none runs. */
+  nextDeadline(): number {
+    let t = Infinity;
+    if (this.fullTimer.head >= 0) t = this.fullTimer.since[this.fullTimer.head]! + this.rrlMs;
+    if (this.activeTimer.head >= 0) t = Math.min(t, this.activeTimer.since[this.activeTimer.head]! + this.frlMs);
+    return t;
   }
 
   /** Does this zone hold an open/active resource when open or closed? */
@@ -330,6 +409,10 @@ export class ZonedNamespace {
       const s = j[i]!;
       const z = s.zone;
       this.moveTo(z, s.state, s.ioSeq);
+      this.setZrwa(z, (s.attrs & ZoneAttr.ZRWAV) !== 0);
+      if (this.zrwaEnd.length) this.zrwaEnd[z] = s.zrwaEnd;
+      restoreTimer(this.fullTimer, z, s.fullSince);
+      restoreTimer(this.activeTimer, z, s.activeSince);
       this.wp[z] = s.wp;
       this.attrs[z] = s.attrs;
       this.flags[z] = s.flags;
@@ -365,6 +448,9 @@ export class ZonedNamespace {
       written: this.written[z]!,
       ioSeq: this.ioSeq[z]!,
       ext: this.ext.get(z),
+      zrwaEnd: this.zrwaEnd.length ? this.zrwaEnd[z]! : 0,
+      fullSince: this.fullTimer.since.length ? this.fullTimer.since[z]! : -1,
+      activeSince: this.activeTimer.since.length ? this.activeTimer.since[z]! : -1,
     });
   }
 
@@ -381,6 +467,21 @@ export class ZonedNamespace {
     this.stateCount[from]!--;
     this.stateCount[to]!++;
     this.state[z] = to;
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0 && !isActive(to)) {
+      // Finish (and a fault that finishes first) commits the window; Empty and Offline drop it.
+      // Either way the zone gives its ZRWA resource back.
+      if ((to === FULL || to === READ_ONLY) && this.zrwaEnd[z]! > this.wp[z]!) this.wp[z] = this.zrwaEnd[z]!;
+      this.setZrwa(z, false);
+    }
+    if (to === FULL) this.attrs[z]! &= ~ZoneAttr.FZR;
+    if (this.rrlMs !== 0) {
+      if (to === FULL) this.fullTimer.push(z, this.clock());
+      else if (from === FULL) this.fullTimer.remove(z);
+    }
+    if (this.frlMs !== 0) {
+      if (isActive(to) && !isActive(from)) this.activeTimer.push(z, this.clock());
+      else if (!isActive(to) && isActive(from)) this.activeTimer.remove(z);
+    }
     if (!this.limited(z)) return;
     const wasOpen = from === IOPEN || from === EOPEN;
     const nowOpen = to === IOPEN || to === EOPEN;
@@ -390,6 +491,19 @@ export class ZonedNamespace {
     if (to === IOPEN) {
       if (seq >= 0) this.linkIoBySeq(z, seq);
       else this.linkIoTail(z);
+    }
+  }
+
+  /** Take or give back zone z's ZRWA resource (the ZRWAV attribute and the free count). */
+  private setZrwa(z: number, on: boolean): void {
+    const has = (this.attrs[z]! & ZoneAttr.ZRWAV) !== 0;
+    if (has === on) return;
+    if (on) {
+      this.attrs[z]! |= ZoneAttr.ZRWAV;
+      this.zrwaFree--;
+    } else {
+      this.attrs[z]! &= ~ZoneAttr.ZRWAV;
+      this.zrwaFree++;
     }
   }
 
@@ -531,7 +645,14 @@ export class ZonedNamespace {
     const st = this.stateRejection(z, 'write', slba);
     if (st) return st;
     const wp = this.wp[z]!;
-    if (this.seqType === ZoneType.SEQ_WRITE_REQUIRED && slba !== wp) {
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) {
+      // Anywhere in the window, or up to one window beyond it (the excess is flushed implicitly).
+      if (slba < wp || slba + nlb > wp + 2 * this.zrwaLbas) {
+        return this.reject(Status.ZONE_INVALID_WRITE, 'write', z, slba,
+          `write of LBAs ${slba}..${slba + nlb - 1} is outside zone ${z}'s ZRWA: writes may start at LBA ${wp} or later and end ` +
+          `by LBA ${wp + 2 * this.zrwaLbas - 1} (window LBAs ${wp}..${wp + this.zrwaLbas - 1}, beyond it flushed implicitly)`);
+      }
+    } else if (this.seqType === ZoneType.SEQ_WRITE_REQUIRED && slba !== wp) {
       return this.reject(Status.ZONE_INVALID_WRITE, 'write', z, slba,
         `write at LBA ${slba} but zone ${z}'s write pointer is at LBA ${wp}`);
     }
@@ -581,6 +702,9 @@ export class ZonedNamespace {
     if (z < this.convZones) {
       return this.reject(Status.INVALID_ZONE_OP, 'zone append', z, zslba, `zone ${z} is conventional`);
     }
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) {
+      return this.reject(Status.INVALID_ZONE_OP, 'zone append', z, zslba, `zone ${z} has a ZRWA; zone append is not allowed there`);
+    }
     const st = this.stateRejection(z, 'zone append', zslba);
     if (st) return st;
     const wp = this.wp[z]!;
@@ -615,10 +739,157 @@ export class ZonedNamespace {
     if (s === EMPTY || s === CLOSED) this.moveTo(z, IOPEN);
     const end = slba + nlb;
     const wp = this.wp[z]!;
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) {
+      this.advanceInZrwa(z, end, nlb);
+      return;
+    }
     if (slba !== wp) this.flags[z]! |= ZoneFlag.NON_SEQ;
     if (end > wp) this.wp[z] = end;
     this.written[z] += nlb;
     if (this.wp[z] === z * this.zoneLbas + this.capLbas) this.moveTo(z, FULL);
+  }
+
+  /**
+   * A write into the ZRWA: the data stays in the window; the part that ends beyond the window
+   * flushes the window implicitly by whole flush-granularity units (as QEMU does), which moves
+   * the write pointer just far enough for the written LBAs to fit.
+   */
+  private advanceInZrwa(z: number, end: number, nlb: number): void {
+    if (end > this.zrwaEnd[z]!) this.zrwaEnd[z] = end;
+    this.written[z] += nlb;
+    const windowEnd = this.wp[z]! + this.zrwaLbas;
+    if (end > windowEnd) {
+      const fg = this.zrwafgLbas;
+      this.wp[z] += Math.ceil((end - windowEnd) / fg) * fg;
+      if (this.wp[z] === z * this.zoneLbas + this.capLbas) this.moveTo(z, FULL);
+    }
+  }
+
+  /**
+   * ZRWA Flush (Zone Management Send action 11h): commit the window up to and including `lba`,
+   * moving the write pointer to lba + 1. `lba` is absolute, or relative to the zone start when
+   * it is below the zone start (no absolute LBA below it could name this zone's window). The
+   * flushed count must be a whole number of flush granularities. A Closed zone is opened
+   * implicitly, as a write would open it.
+   */
+  zrwaFlush(z: number, lba: number): Rejection | undefined {
+    const op = 'zrwa flush';
+    if (!this.geometry.zoned) return this.reject(Status.INVALID_OPCODE, op, -1, lba, 'the namespace is not zoned');
+    if (this.zrwaLbas === 0) {
+      return this.reject(Status.INVALID_ZONE_OP, op, -1, lba, 'the namespace has no ZRWA support (create it with --zrwas)');
+    }
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const zslba = this.zoneStart(z);
+    const elba = Number.isSafeInteger(lba) && lba >= 0 && lba < zslba ? zslba + lba : lba;
+    if ((this.attrs[z]! & ZoneAttr.ZRWAV) === 0) {
+      return this.reject(Status.INVALID_FIELD, op, z, elba, `zone ${z} has no ZRWA (open it with "open ${z} zrwa")`);
+    }
+    const wp = this.wp[z]!;
+    const last = Math.min(wp + this.zrwaLbas, zslba + this.capLbas) - 1;
+    if (!Number.isSafeInteger(elba) || elba < wp || elba > last) {
+      return this.reject(Status.ZONE_BOUNDARY_ERROR, op, z, elba,
+        `LBA ${elba} is outside zone ${z}'s ZRWA (LBAs ${wp}..${last})`);
+    }
+    const nlb = elba - wp + 1;
+    if (nlb % this.zrwafgLbas !== 0) {
+      return this.reject(Status.INVALID_FIELD, op, z, elba,
+        `flushing LBAs ${wp}..${elba} (${nlb}) is not a whole number of flush granularities (${this.zrwafgLbas} LBAs)`);
+    }
+    const s = this.state[z];
+    if (s === CLOSED) {
+      const r = this.resourceRejection(z, false, op, elba);
+      if (r) return r;
+    }
+    this.begin();
+    if (s === CLOSED) this.makeRoomToOpen(z);
+    this.touch(z);
+    if (s === CLOSED) this.moveTo(z, IOPEN);
+    this.wp[z] = elba + 1;
+    if (this.zrwaEnd[z]! < elba + 1) this.zrwaEnd[z] = elba + 1;
+    if (elba + 1 === zslba + this.capLbas) this.moveTo(z, FULL);
+    return undefined;
+  }
+
+  /** Open Zone with the ZRWA Allocate bit: QEMU's order of checks, then the spec's resources. */
+  private openWithZrwa(z: number): Rejection | undefined {
+    const op = 'zone open (zrwa)';
+    const zslba = this.zoneStart(z);
+    if (this.zrwaLbas === 0) {
+      return this.reject(Status.INVALID_ZONE_OP, op, z, zslba, 'the namespace has no ZRWA support (create it with --zrwas)');
+    }
+    const s = this.state[z]!;
+    if (s !== EMPTY && s !== CLOSED && s !== IOPEN && s !== EOPEN) return this.transitionRejection(z, op);
+    const has = (this.attrs[z]! & ZoneAttr.ZRWAV) !== 0;
+    const wp = this.wp[z]!;
+    if (!has && (wp - zslba) % this.zrwafgLbas !== 0) {
+      return this.reject(Status.ZRWA_UNAVAILABLE, op, z, zslba,
+        `zone ${z}'s write pointer (LBA ${wp}) is not on a ZRWA flush granularity boundary (${this.zrwafgLbas} LBAs)`);
+    }
+    if (s === EMPTY || s === CLOSED) {
+      const r = this.resourceRejection(z, s === EMPTY, op, zslba);
+      if (r) return r;
+    }
+    if (!has && this.zrwaFree === 0) {
+      return this.reject(Status.ZRWA_UNAVAILABLE, op, z, zslba, `all ${this.numZrwa} ZRWA resources are in use`);
+    }
+    this.begin();
+    if (s === EMPTY || s === CLOSED) this.makeRoomToOpen(z);
+    this.touch(z);
+    this.moveTo(z, EOPEN);
+    if (!has) {
+      this.setZrwa(z, true);
+      this.zrwaEnd[z] = wp;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The controller acting on its own: timers and excursions
+
+  /**
+   * Let the device clock reach `now`: every zone Full for RRL gets Reset Zone Recommended, every
+   * zone active for FRL gets Finish Zone Recommended. Returns what changed (lastChanges() has the
+   * zones), oldest expiry first. O(expired timers).
+   */
+  tick(now = this.clock()): DeviceEvent[] {
+    this.begin();
+    const events: DeviceEvent[] = [];
+    const expire = (list: TimerList, limitMs: number, attr: number, reason: DeviceEventReason): void => {
+      while (list.head >= 0 && list.since[list.head]! + limitMs <= now) {
+        const z = list.head;
+        const at = list.since[z]! + limitMs;
+        this.touch(z);
+        list.remove(z);
+        const from = this.attrs[z]!;
+        if ((from & attr) !== 0) continue;
+        this.attrs[z] = from | attr;
+        const s = this.state[z]!;
+        events.push({ time: at, zone: z, fromState: s, toState: s, fromAttrs: from, toAttrs: from | attr, reason, limit: limitMs / 1000 });
+      }
+    };
+    if (this.rrlMs !== 0) expire(this.fullTimer, this.rrlMs, ZoneAttr.RZR, 'reset-recommended-limit');
+    if (this.frlMs !== 0) expire(this.activeTimer, this.frlMs, ZoneAttr.FZR, 'finish-recommended-limit');
+    if (events.length > 1) events.sort((a, b) => a.time - b.time);
+    return events;
+  }
+
+  /**
+   * Zone Active Excursion: the controller finishes an active zone by itself (Zone Finished by
+   * Controller), committing a ZRWA window and releasing the zone's resources.
+   */
+  excursion(z: number, now = this.clock()): Rejection | DeviceEvent {
+    const op = 'zone active excursion';
+    const bad = this.targetRejection(z, op);
+    if (bad) return bad;
+    const s = this.state[z]!;
+    if (!isActive(s)) return this.transitionRejection(z, op);
+    const from = this.attrs[z]!;
+    this.begin();
+    this.touch(z);
+    this.moveTo(z, FULL);
+    this.attrs[z]! |= ZoneAttr.ZFC;
+    return { time: now, zone: z, fromState: s, toState: FULL, fromAttrs: from, toAttrs: this.attrs[z]!, reason: 'zone-active-excursion' };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -656,11 +927,16 @@ export class ZonedNamespace {
   }
 
   /** A zone management command on zone z, or on every zone it applies to with 'all'. */
-  manage(cmd: ZoneCommand, z: number | 'all'): Rejection | undefined {
+  manage(cmd: ZoneCommand, z: number | 'all', opts: ManageOptions = {}): Rejection | undefined {
+    if (opts.zrwa && (cmd !== 'open' || z === 'all')) {
+      return this.reject(Status.INVALID_FIELD, `zone ${cmd}`, z === 'all' ? -1 : z, 0,
+        z === 'all' ? 'a ZRWA cannot be allocated with select all' : `only open allocates a ZRWA, not ${cmd}`);
+    }
     if (z === 'all') return this.manageAll(cmd);
     const op = `zone ${cmd}`;
     const bad = this.targetRejection(z, op);
     if (bad) return bad;
+    if (opts.zrwa) return this.openWithZrwa(z);
     const s = this.state[z]!;
     switch (cmd) {
       case 'open': {
@@ -901,7 +1177,9 @@ export class ZonedNamespace {
     for (let z = this.convZones; z < this.nrZones; z++) {
       const s = this.state[z]!;
       if (s !== IOPEN && s !== EOPEN) continue;
-      const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & ZoneAttr.ZDEV) === 0;
+      // A zone holding a ZRWA stays Closed, like one with an extension: its allocation (and any
+      // window data) is host-visible state that a power cycle keeps.
+      const empty = this.wp[z] === z * this.zoneLbas && (this.attrs[z]! & (ZoneAttr.ZDEV | ZoneAttr.ZRWAV)) === 0;
       this.touch(z);
       this.moveTo(z, empty ? EMPTY : CLOSED);
     }
@@ -915,18 +1193,28 @@ export class ZonedNamespace {
    * the limit, the controller finishes the excess (highest zones first) and marks them ZFC
    * (Zone Finished by Controller), as ZNS allows.
    */
-  powerLoss(durableWp: ArrayLike<number>): number[] {
+  powerLoss(durableWp: ArrayLike<number>, durableZrwaEnd?: ArrayLike<number>): number[] {
     this.begin();
     for (let z = this.convZones; z < this.nrZones; z++) {
       const s = this.state[z]!;
       if (s === EMPTY || s === READ_ONLY || s === OFFLINE) continue;
       const dw = durableWp[z]!;
       const zslba = z * this.zoneLbas;
-      if (!(dw < this.wp[z]!) || dw < zslba) continue;
+      // ZRWA zones (durableZrwaEnd[z] ≥ 0: the zone held a ZRWA at the last flush) also lose
+      // window LBAs written since then; an implicit flush is part of the write that caused it.
+      const dz = durableZrwaEnd && this.zrwaEnd.length ? durableZrwaEnd[z]! : -1;
+      const hadZrwa = (this.attrs[z]! & ZoneAttr.ZRWAV) !== 0;
+      const lostWindow = hadZrwa && dz >= 0 && dz < this.zrwaEnd[z]!;
+      if (dw < zslba || (!(dw < this.wp[z]!) && !lostWindow)) continue;
       this.touch(z);
-      this.wp[z] = dw;
+      this.wp[z] = Math.min(dw, this.wp[z]!);
       if (s === FULL) this.moveTo(z, CLOSED);
-      if (this.state[z] === CLOSED && dw === zslba && (this.attrs[z]! & ZoneAttr.ZDEV) === 0) this.moveTo(z, EMPTY);
+      // A zone that an unflushed implicit flush filled gets its ZRWA back, if one is free.
+      if (!hadZrwa && dz >= 0 && s === FULL && this.zrwaFree > 0) this.setZrwa(z, true);
+      if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) this.zrwaEnd[z] = Math.max(this.wp[z]!, dz);
+      if (this.state[z] === CLOSED && this.wp[z] === zslba && (this.attrs[z]! & (ZoneAttr.ZDEV | ZoneAttr.ZRWAV)) === 0) {
+        this.moveTo(z, EMPTY);
+      }
     }
     this.closeOpenZones();
     for (let z = this.nrZones - 1; z >= this.convZones && this.maxActive !== 0 && this.nrActive > this.maxActive; z--) {
@@ -962,6 +1250,7 @@ export class ZonedNamespace {
     d.wp = this.wp[z]!;
     d.attrs = this.attrs[z]!;
     d.attrsInfo = 0;
+    d.zrwaEnd = this.zrwaEndOf(z);
     d.nonSeq = (this.flags[z]! & ZoneFlag.NON_SEQ) !== 0;
     d.resets = this.resets[z]!;
     d.finishes = this.finishes[z]!;
@@ -1024,7 +1313,14 @@ export class ZonedNamespace {
    */
   loadZone(
     z: number,
-    rec: { state: number; wp: number; attrs: number; flags: number; resets: number; finishes: number; lbasWritten: number; ext?: Uint8Array | undefined },
+    rec: {
+      state: number; wp: number; attrs: number; flags: number; resets: number; finishes: number; lbasWritten: number;
+      ext?: Uint8Array | undefined;
+      /** ZRWA zones: one past the highest LBA written in the window (absolute); default wp. */
+      zrwaEnd?: number | undefined;
+      /** Device time the zone's timed stay began (Full or active); -1 or absent: now. */
+      timerSince?: number | undefined;
+    },
   ): void {
     if (!(z >= 0 && z < this.nrZones)) throw new ZoneLoadError(z, 'index', 'no such zone');
     const conv = z < this.convZones;
@@ -1043,6 +1339,15 @@ export class ZonedNamespace {
       }
       if (wp === zslba + this.capLbas && (s === IOPEN || s === EOPEN || s === CLOSED)) {
         throw new ZoneLoadError(z, 'wp', `an ${stateLabel(s)} zone has its write pointer at its capacity`);
+      }
+    }
+    if ((rec.attrs & ZoneAttr.ZRWAV) !== 0) {
+      if (this.zrwaLbas === 0) throw new ZoneLoadError(z, 'attrs', 'ZRWAV is set but the namespace has no ZRWA support');
+      if (conv || !isActive(s)) throw new ZoneLoadError(z, 'attrs', `ZRWAV is set but the zone is ${stateLabel(s)}`);
+      const end = rec.zrwaEnd ?? rec.wp;
+      const last = Math.min(rec.wp + this.zrwaLbas, zslba + this.capLbas);
+      if (!Number.isSafeInteger(end) || end < rec.wp || end > last) {
+        throw new ZoneLoadError(z, 'zrwa', `the ZRWA data ends at LBA ${end}, outside the window (LBAs ${rec.wp}..${last})`);
       }
     }
     if ((rec.attrs & ZoneAttr.ZDEV) !== 0) {
@@ -1068,6 +1373,13 @@ export class ZonedNamespace {
     this.written[z] = rec.lbasWritten;
     if (rec.ext && (rec.attrs & ZoneAttr.ZDEV) !== 0) this.ext.set(z, rec.ext);
     else this.ext.delete(z);
+    if (this.zrwaEnd.length) this.zrwaEnd[z] = (rec.attrs & ZoneAttr.ZRWAV) !== 0 ? rec.zrwaEnd ?? rec.wp : rec.wp;
+    const since = rec.timerSince !== undefined && rec.timerSince >= 0 ? rec.timerSince : this.clock();
+    // Only the start times here: finishLoad() links the timer lists in time order.
+    if (this.fullTimer.since.length) this.fullTimer.since[z] = -1;
+    if (this.activeTimer.since.length) this.activeTimer.since[z] = -1;
+    if (this.rrlMs !== 0 && s === FULL && (rec.attrs & ZoneAttr.RZR) === 0) this.fullTimer.since[z] = since;
+    if (this.frlMs !== 0 && isActive(s) && (rec.attrs & ZoneAttr.FZR) === 0) this.activeTimer.since[z] = since;
   }
 
   /** Rebuild resource counts and the implicit-open FIFO after loadZone(); check the limits. */
@@ -1077,14 +1389,26 @@ export class ZonedNamespace {
     this.ioHead = this.ioTail = -1;
     this.ioPrev.fill(-1);
     this.ioNext.fill(-1);
+    let zrwa = 0;
+    const full: number[] = [];
+    const active: number[] = [];
     for (let z = this.convZones; z < this.nrZones; z++) {
+      if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) zrwa++;
+      if (this.fullTimer.since.length && this.fullTimer.since[z]! >= 0) full.push(z);
+      if (this.activeTimer.since.length && this.activeTimer.since[z]! >= 0) active.push(z);
       if (!this.limited(z)) continue;
       const s = this.state[z]!;
       if (s === IOPEN || s === EOPEN) this.nrOpen++;
       if (isActive(s)) this.nrActive++;
       if (s === IOPEN) this.linkIoTail(z);
     }
+    relinkSorted(this.fullTimer, full);
+    relinkSorted(this.activeTimer, active);
+    this.zrwaFree = this.numZrwa - zrwa;
     this.begin();
+    if (zrwa > this.numZrwa) {
+      throw new ZoneLoadError(-1, 'zrwa', `${zrwa} zones hold a ZRWA but the namespace has ${this.numZrwa} ZRWA resources`);
+    }
     if (this.maxActive !== 0 && this.nrActive > this.maxActive) {
       throw new ZoneLoadError(-1, 'active', `${this.nrActive} zones are active but the limit is ${this.maxActive}`);
     }
@@ -1096,6 +1420,22 @@ export class ZonedNamespace {
   get openExcess(): number {
     return this.maxOpen !== 0 ? Math.max(0, this.nrOpen - this.maxOpen) : 0;
   }
+}
+
+/** Put a reverted zone back in a timer list at its old place (or out of it). */
+function restoreTimer(list: TimerList, z: number, since: number): void {
+  if (!list.since.length) return;
+  if (since >= 0) list.insertSorted(z, since);
+  else list.remove(z);
+}
+
+/** Link loaded zones (whose `since` is set but which are not linked yet) in time order. */
+function relinkSorted(list: TimerList, zones: number[]): void {
+  if (!list.since.length) return;
+  const times = new Map(zones.map((z) => [z, list.since[z]!]));
+  zones.sort((a, b) => times.get(a)! - times.get(b)! || a - b);
+  list.clear();
+  for (const z of zones) list.push(z, times.get(z)!);
 }
 
 export function isRejection(r: unknown): r is Rejection {

@@ -40,6 +40,7 @@ export const Status = Object.freeze({
   INVALID_FIELD: status(0x002, 'Invalid Field in Command', 'EINVAL'),
   LBA_OUT_OF_RANGE: status(0x080, 'LBA Out of Range', 'EIO'),
   INVALID_ZONE_OP: status(0x1b6, 'Invalid Zone Operation Request', 'EIO'),
+  ZRWA_UNAVAILABLE: status(0x1b7, 'ZRWA Resources Unavailable', 'EIO'),
   ZONE_BOUNDARY_ERROR: status(0x1b8, 'Zone Boundary Error', 'EIO'),
   ZONE_FULL: status(0x1b9, 'Zone Is Full', 'EIO'),
   ZONE_READ_ONLY: status(0x1ba, 'Zone Is Read Only', 'EIO'),

@@ -30,6 +30,8 @@ export enum ZoneAttr {
   FZR = 0x02,
   /** Reset Zone Recommended */
   RZR = 0x04,
+  /** Zone Random Write Area Valid: the zone holds a ZRWA resource */
+  ZRWAV = 0x08,
   /** Zone Descriptor Extension Valid */
   ZDEV = 0x80,
 }

@@ -3,7 +3,7 @@
  * `info` control file and by `zonefuse info`.
  */
 import { ZonedNamespace } from '../engine/namespace.js';
-import { Header, Flag } from '../store/format.js';
+import { Header, Flag, MAGIC } from '../store/format.js';
 import { StoredNamespace } from '../store/stored-namespace.js';
 import type { NamespaceEntry } from '../store/store.js';
 
@@ -39,6 +39,14 @@ export function namespaceInfo(name: string, e: ZonedNamespace): InfoEntry[] {
     ['descriptor_extension_size', g.descrExtSize],
     ['cross_zone_reads', yesNo(g.crossRead)],
     ['auto_transition', yesNo(g.autoTransition)],
+    ['zrwa_size', g.zrwas],
+    ['zrwa_size_lbas', e.zrwaLbas],
+    ['zrwa_flush_granularity', g.zrwafg],
+    ['zrwa_flush_granularity_lbas', e.zrwafgLbas],
+    ['zrwa_resources', e.numZrwa],
+    ['zrwa_in_use', e.zrwaInUse],
+    ['reset_recommended_limit', g.rrl],
+    ['finish_recommended_limit', g.frl],
     ['open_zones', c.open],
     ['active_zones', c.active],
     ['empty_zones', c.empty],
@@ -53,8 +61,11 @@ export function namespaceInfo(name: string, e: ZonedNamespace): InfoEntry[] {
 }
 
 /** Sidecar facts, as `qemu-img info` shows image facts. */
+/** The sidecar header's identity (magic, version, byte order) and history, for `zonefuse info`. */
 export function sidecarInfo(h: Header): InfoEntry[] {
   return [
+    // Decoding verified the magic: show it as qemu-img info shows a format, text and bytes.
+    ['magic', `${MAGIC.toString('latin1').replace(/\0/g, '\\0')} (${[...MAGIC].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`],
     ['format_version', h.version],
     ['endianness', h.endianness],
     ['uuid', h.uuid],
@@ -77,6 +88,8 @@ export function deviceInfo(ns: StoredNamespace): InfoEntry[] {
     ['volatile_write_cache', ns.volatileCache ? 'on' : 'off'],
     ['bad_lba_ranges', ns.faults.ranges.length],
     ['random_faults', rnd ? `seed ${rnd.seed}, 1 in ${rnd.writeOneIn} writes, 1 in ${rnd.readOneIn} reads` : 'off'],
+    ['device_time', new Date(ns.deviceTime).toISOString()],
+    ['device_clock_offset', ns.info.clockOffset / 1000],
   ];
 }
 

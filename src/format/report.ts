@@ -79,6 +79,11 @@ export interface JsonZone {
   nonSeq: boolean;
   resetRecommended: boolean;
   finishRecommended: boolean;
+  finishedByController: boolean;
+  /** The zone holds a Zone Random Write Area (attribute ZRWAV). */
+  zrwa: boolean;
+  /** ZRWA zones: one past the highest LBA written in the window (reads see data up to here). */
+  zrwaEnd?: number;
   resets: number;
   finishes: number;
   lbasWritten: number;
@@ -105,10 +110,13 @@ export function jsonZone(d: ZoneDescriptor): JsonZone {
     nonSeq: d.nonSeq,
     resetRecommended: (d.attrs & 0x04) !== 0,
     finishRecommended: (d.attrs & 0x02) !== 0,
+    finishedByController: (d.attrs & 0x01) !== 0,
+    zrwa: (d.attrs & 0x08) !== 0,
     resets: d.resets,
     finishes: d.finishes,
     lbasWritten: d.lbasWritten,
   };
+  if (z.zrwa) z.zrwaEnd = d.zrwaEnd;
   if (d.ext) z.ext = Buffer.from(d.ext).toString('hex');
   return z;
 }
@@ -120,6 +128,8 @@ export function jsonZoneText(d: ZoneDescriptor): string {
   return `{"zone":${d.zone},"start":${d.zslba},"len":${d.zsze},"cap":${d.zcap},"wp":${wp},` +
     `"state":"${stateName(d.state)}","type":"${JSON_TYPE[d.type] ?? 'UNKNOWN'}","attrs":${d.attrs},` +
     `"nonSeq":${d.nonSeq},"resetRecommended":${(d.attrs & 0x04) !== 0},"finishRecommended":${(d.attrs & 0x02) !== 0},` +
+    `"finishedByController":${(d.attrs & 0x01) !== 0},"zrwa":${(d.attrs & 0x08) !== 0},` +
+    ((d.attrs & 0x08) !== 0 ? `"zrwaEnd":${d.zrwaEnd},` : '') +
     `"resets":${d.resets},"finishes":${d.finishes},"lbasWritten":${d.lbasWritten}${ext}}`;
 }
 

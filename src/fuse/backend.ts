@@ -16,7 +16,11 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface BackendMountOptions {
   /** A fusermount helper removes the mount if the daemon dies (kill -9). Default true. */
   autoUnmount?: boolean;
-  /** Let users other than the daemon's use the mount (-o allow_other). Default false. */
+  /**
+   * Let users other than the one who mounted in (-o allow_other), with the kernel enforcing the
+   * modes the vfs reports (-o default_permissions): data read-only to them, every ctl writable by
+   * its owner only. Default false: nobody else can open anything under the mount.
+   */
   allowOther?: boolean;
 }
 

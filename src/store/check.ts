@@ -213,7 +213,9 @@ function checkAboveWritePointer(
   repair: boolean, add: (level: CheckFinding['level'], m: string) => void, file: string,
 ): void {
   if (rec.state === ZoneState.OFFLINE) return;
-  const from = rec.wp * lba;
+  // A ZRWA zone's data reaches past the write pointer, to the end of what its window holds.
+  const dataEnd = (rec.attrs & ZoneAttr.ZRWAV) !== 0 ? Math.max(rec.wp, rec.zrwaEnd ?? rec.wp) : rec.wp;
+  const from = dataEnd * lba;
   const end = (z + 1) * zoneBytes;
   if (from >= end) return;
   const ranges = allocatedRanges(dataFd, from, end);

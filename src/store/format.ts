@@ -33,8 +33,20 @@ const KNOWN_FLAGS = 0x7f;
 /**
  * Feature bits, as in ext4/qcow2: an unknown INCOMPAT bit means this reader must refuse the
  * file; an unknown COMPAT bit can be ignored (and is cleared by a writer that does not know it).
+ * Each INCOMPAT bit is set only on namespaces that use its feature, so the others stay readable
+ * by zonefuse versions that predate it.
  */
-export const KNOWN_INCOMPAT = 0;
+export const Incompat = Object.freeze({
+  /**
+   * Zone Random Write Area: header zrwas/zrwafg/numzrwa, the records' ZRWAV attribute and window
+   * extents. An older reader would hide the window's data (it reads only below wp) and an older
+   * writer would zero the extents.
+   */
+  ZRWA: 1 << 0,
+  /** Reset/Finish Recommended Limits: header rrl/frl and the records' timer start times. */
+  DEVICE_TIMERS: 1 << 1,
+});
+export const KNOWN_INCOMPAT = Incompat.ZRWA | Incompat.DEVICE_TIMERS;
 
 /** Compatible features (docs/format.md §5.2). */
 export const Compat = Object.freeze({
@@ -79,6 +91,12 @@ export const Off = Object.freeze({
   faultsSize: 216,
   /** u64, with Compat.HEADER_COPY: incremented at every header write, so the newer copy wins. */
   headerSeq: 224,
+  zrwas: 256,
+  zrwafg: 260,
+  numzrwa: 264,
+  rrl: 268,
+  frl: 272,
+  clockOffset: 280,
   checksum: HEADER_SIZE - 4,
 });
 
@@ -94,8 +112,14 @@ export const RecOff = Object.freeze({
   lbasWritten: 16,
   resets: 24,
   finishes: 28,
+  /** ZRWA zones: LBAs written in the window above wp (window data end − wp). */
+  zrwaExtent: 4,
   extCrc: 32,
   durableWp: 36,
+  /** Device time (ms) the zone's Full or active stay began, for RRL/FRL; 0 = unknown. */
+  timerSince: 44,
+  /** 0: no ZRWA at the last flush; else 1 + (durable window data end − durable_wp). */
+  durableZrwa: 52,
   checksum: RECORD_SIZE - 4,
 });
 
@@ -114,6 +138,8 @@ export interface Header {
   extOffset: number;
   faultsOffset: number;
   name: string;
+  /** ms that `clock +SECONDS` added to the device clock (device time = wall time + this). */
+  clockOffset: number;
   /** Known compatible feature bits (Compat); unknown ones are dropped when read. */
   compat: number;
   /** Header write sequence number (meaningful with Compat.HEADER_COPY). */
@@ -135,6 +161,12 @@ export interface ZoneRecord {
    * Equal to wp when the cache is off.
    */
   durableWp: number;
+  /** ZRWA zones: one past the highest LBA written in the window (absolute); = wp otherwise. */
+  zrwaEnd?: number;
+  /** Device time (ms) the zone's Full or active stay began (RRL/FRL timers); -1 = unknown. */
+  timerSince?: number;
+  /** The window data end as of the last flush (absolute), or -1: no ZRWA then. */
+  durableZrwaEnd?: number;
 }
 
 /** A sidecar that cannot be used. `field` names the header or record field at fault. */
@@ -188,7 +220,7 @@ export function encodeHeader(h: Header): Buffer {
   v.setUint32(Off.bom, BYTE_ORDER_MARK, le);
   v.setUint32(Off.headerSize, HEADER_SIZE, le);
   v.setUint32(Off.recordSize, RECORD_SIZE, le);
-  v.setUint32(Off.incompat, 0, le);
+  v.setUint32(Off.incompat, incompatFor(g), le);
   v.setUint32(Off.compat, h.compat & KNOWN_COMPAT, le);
   v.setUint32(Off.flags, h.flags, le);
   v.setUint32(Off.lbaSize, g.lbaSize, le);
@@ -212,8 +244,19 @@ export function encodeHeader(h: Header): Buffer {
   v.setUint32(Off.faultsSize, FAULTS_SIZE, le);
   if (h.compat & Compat.HEADER_COPY) setU64(v, Off.headerSeq, h.headerSeq, le);
   buf.write(h.name, Off.name, Off.nameLength, 'utf8');
+  v.setUint32(Off.zrwas, g.zrwas, le);
+  v.setUint32(Off.zrwafg, g.zrwafg, le);
+  v.setUint32(Off.numzrwa, g.numzrwa, le);
+  v.setUint32(Off.rrl, g.rrl, le);
+  v.setUint32(Off.frl, g.frl, le);
+  setU64(v, Off.clockOffset, h.clockOffset, le);
   v.setUint32(Off.checksum, crc32(buf.subarray(0, Off.checksum)), le);
   return buf;
+}
+
+/** The incompatible features a geometry uses. */
+export function incompatFor(g: Geometry): number {
+  return (g.zrwas !== 0 ? Incompat.ZRWA : 0) | (g.rrl !== 0 || g.frl !== 0 ? Incompat.DEVICE_TIMERS : 0);
 }
 
 function uuidString(b: Buffer): string {
@@ -277,7 +320,16 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     crossRead: (flags & Flag.CROSS_READ) !== 0,
     zoneModel: (flags & Flag.HOST_AWARE) !== 0 ? 'host-aware' : 'host-managed',
     autoTransition: (flags & Flag.AUTO_TRANSITION) !== 0,
+    // Meaningful only with their feature bit: an older writer leaves (or zeroes) these bytes.
+    zrwas: (incompat & Incompat.ZRWA) !== 0 ? v.getUint32(Off.zrwas, le) : 0,
+    zrwafg: (incompat & Incompat.ZRWA) !== 0 ? v.getUint32(Off.zrwafg, le) : 0,
+    numzrwa: (incompat & Incompat.ZRWA) !== 0 ? v.getUint32(Off.numzrwa, le) : 0,
+    rrl: (incompat & Incompat.DEVICE_TIMERS) !== 0 ? v.getUint32(Off.rrl, le) : 0,
+    frl: (incompat & Incompat.DEVICE_TIMERS) !== 0 ? v.getUint32(Off.frl, le) : 0,
   };
+  if (incompatFor(geometry) !== incompat) {
+    throw new FormatError(file, 'incompatible features', `0x${incompat.toString(16)} does not match the geometry it describes (ZRWA size ${geometry.zrwas}, RRL ${geometry.rrl}, FRL ${geometry.frl})`);
+  }
   const nrZones = v.getUint32(Off.nrZones, le);
   const expectedZones = geometry.zoned ? geometry.capacity / geometry.zoneSize : 0;
   if (nrZones !== expectedZones) {
@@ -317,6 +369,7 @@ export function decodeHeader(file: string, buf: Buffer, fileSize: number): Heade
     extOffset,
     faultsOffset,
     name: nameBytes.subarray(0, nul < 0 ? nameBytes.length : nul).toString('utf8'),
+    clockOffset: Number.isNaN(u64(v, Off.clockOffset, le)) ? 0 : u64(v, Off.clockOffset, le),
     compat,
     headerSeq: Number.isNaN(seq) ? 0 : seq,
   };
@@ -361,7 +414,8 @@ export class RecordCodec {
   }
 
   encode(r: ZoneRecord, buf: Buffer, at = 0): void {
-    this.encodeFields(buf, at, r.state, r.type, r.attrs, r.flags, r.wp, r.lbasWritten, r.resets, r.finishes, r.extCrc, r.durableWp);
+    this.encodeFields(buf, at, r.state, r.type, r.attrs, r.flags, r.wp, r.lbasWritten, r.resets, r.finishes, r.extCrc, r.durableWp,
+      r.zrwaEnd ?? r.wp, r.timerSince ?? -1, r.durableZrwaEnd ?? -1);
   }
 
   /**
@@ -372,6 +426,7 @@ export class RecordCodec {
   encodeFields(
     buf: Buffer, at: number, state: number, type: number, attrs: number, flags: number, wp: number,
     lbasWritten: number, resets: number, finishes: number, extCrc: number, durableWp: number,
+    zrwaEnd = wp, timerSince = -1, durableZrwaEnd = -1,
   ): void {
     const v = this.viewOf(buf);
     const le = this.le;
@@ -379,14 +434,16 @@ export class RecordCodec {
     v.setUint8(at + RecOff.type, type);
     v.setUint8(at + RecOff.attrs, attrs);
     v.setUint8(at + RecOff.flags, flags);
-    v.setUint32(at + 4, 0, le); // reserved
+    v.setUint32(at + RecOff.zrwaExtent, zrwaEnd > wp ? zrwaEnd - wp : 0, le);
     setU64(v, at + RecOff.wp, wp, le);
     setU64(v, at + RecOff.lbasWritten, lbasWritten, le);
     v.setUint32(at + RecOff.resets, resets >>> 0, le);
     v.setUint32(at + RecOff.finishes, finishes >>> 0, le);
     v.setUint32(at + RecOff.extCrc, extCrc >>> 0, le);
     setU64(v, at + RecOff.durableWp, durableWp, le);
-    for (let off = RecOff.durableWp + 8; off < RecOff.checksum; off += 4) v.setUint32(at + off, 0, le); // reserved
+    setU64(v, at + RecOff.timerSince, timerSince > 0 ? timerSince : 0, le);
+    v.setUint32(at + RecOff.durableZrwa, durableZrwaEnd >= durableWp ? durableZrwaEnd - durableWp + 1 : 0, le);
+    v.setUint32(at + RecOff.durableZrwa + 4, 0, le); // reserved
     v.setUint32(at + RecOff.checksum, crc32Range(buf, at, at + RecOff.checksum), le);
   }
 
@@ -422,6 +479,11 @@ export class RecordCodec {
     r.finishes = v.getUint32(at + RecOff.finishes, le);
     r.extCrc = v.getUint32(at + RecOff.extCrc, le);
     r.durableWp = u64(v, at + RecOff.durableWp, le);
+    r.zrwaEnd = wp + v.getUint32(at + RecOff.zrwaExtent, le);
+    const since = u64(v, at + RecOff.timerSince, le);
+    r.timerSince = since > 0 ? since : -1;
+    const dz = v.getUint32(at + RecOff.durableZrwa, le);
+    r.durableZrwaEnd = dz === 0 ? -1 : r.durableWp! + dz - 1;
     return r;
   }
 

@@ -11,6 +11,7 @@ import { FailureReporter } from './backing-error.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import { EventLog } from './event-log.js';
 import type { TraceRecorder } from './trace.js';
 
 export interface NamespaceCore {
@@ -29,6 +30,10 @@ export interface NamespaceCore {
   /** Backing file-system failures that no caller is waiting for. */
   readonly failures: FailureReporter;
   readonly log: Logger;
+  /** The device clock (ms since the epoch), the one the engine's timers run on. */
+  readonly clock: () => number;
+  /** The device's own zone changes (`<name>.events`). */
+  readonly events: EventLog;
   /** Set while `mount --trace` records this namespace's operations (crashtest); else undefined. */
   trace: TraceRecorder | undefined;
 }

@@ -9,7 +9,7 @@ import { ZonedNamespace } from '../engine/namespace.js';
 import { Compat, Endianness, FORMAT_VERSION, FAULTS_SIZE, HEADER_SIZE, Header, RECORD_SIZE, RecordCodec, encodeHeader, flagsFor, layout } from './format.js';
 import { FaultTable } from './faults.js';
 import { fsyncDir, writeFully } from './io.js';
-import { namespacePaths } from './paths.js';
+import { PRIVATE_FILE_MODE, namespacePaths } from './paths.js';
 import { backingError } from './backing-error.js';
 
 export interface CreateOptions {
@@ -39,6 +39,7 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
     extOffset,
     faultsOffset,
     name,
+    clockOffset: 0,
     compat: Compat.HEADER_COPY,
     headerSeq: 1,
   };
@@ -63,7 +64,7 @@ export function createNamespace(dir: string, name: string, geometry: Partial<Geo
 }
 
 function writeDataFile(file: string, capacity: number): void {
-  const dataFd = fs.openSync(file, 'w', 0o644);
+  const dataFd = fs.openSync(file, 'w', PRIVATE_FILE_MODE);
   try {
     fs.ftruncateSync(dataFd, capacity);
     fs.fsyncSync(dataFd);
@@ -74,7 +75,7 @@ function writeDataFile(file: string, capacity: number): void {
 
 function writeSidecar(tmp: string, header: Header, engine: ZonedNamespace): void {
   const { recordsOffset, extOffset, faultsOffset, size } = layout(engine.nrZones, header.geometry.descrExtSize);
-  const fd = fs.openSync(tmp, 'w', 0o644);
+  const fd = fs.openSync(tmp, 'w', PRIVATE_FILE_MODE);
   try {
     // Both header copies (the second is the last block, at `size`), the same bytes.
     const hbuf = encodeHeader(header);

@@ -17,6 +17,8 @@ import { NamespaceCore } from './namespace-core.js';
 import { Sidecar } from './sidecar.js';
 import { SpaceReclaimer } from './space-reclaim.js';
 import { VolatileCache } from './volatile-cache.js';
+import { deviceClock } from './device-clock.js';
+import { EventLog } from './event-log.js';
 import { FailureReporter } from './backing-error.js';
 
 export interface OpenOptions {
@@ -61,13 +63,14 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
     const g = header.geometry;
     if (opts.expect) checkExpectedGeometry(p.meta, g, opts.expect);
     let engine: ZonedNamespace;
+    const clock = deviceClock(header);
     try {
-      engine = new ZonedNamespace(g);
+      engine = new ZonedNamespace(g, { clock });
     } catch (e) {
       throw new FormatError(p.meta, (e as { field?: string }).field ?? 'geometry', (e as Error).message);
     }
     cache = new VolatileCache(engine.nrZones, p.undo, p.data, header);
-    const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, readOnly, opts.beforeMetaWrite, log, copyOffset);
+    const sidecar = new Sidecar(p.meta, metaFd, header, engine, cache.durable, cache.durableZrwa, readOnly, opts.beforeMetaWrite, log, copyOffset);
     loadZones(p.meta, metaFd, header, engine, sidecar, cache);
     const fbuf = Buffer.alloc(FAULTS_SIZE);
     readFully(metaFd, fbuf, 0, FAULTS_SIZE, header.faultsOffset);
@@ -93,6 +96,8 @@ export function openNamespace(dir: string, name: string, opts: OpenOptions): Nam
       faults,
       failures,
       log,
+      clock,
+      events: new EventLog(p.events, readOnly),
       trace: undefined,
     };
   } catch (e) {
@@ -108,6 +113,7 @@ export function closeNamespaceFiles(ns: NamespaceCore): void {
   fs.closeSync(ns.dataFd);
   fs.closeSync(ns.sidecar.fd);
   ns.cache.undo.close();
+  ns.events.close();
 }
 
 function loadZones(file: string, fd: number, h: Header, engine: ZonedNamespace, sidecar: Sidecar, cache: VolatileCache): void {
@@ -135,7 +141,11 @@ function loadZones(file: string, fd: number, h: Header, engine: ZonedNamespace, 
         throw new FormatError(file, `zone ${z} durable write pointer`,
           `${rec.durableWp} is not between the zone start ${zslba} and the write pointer ${rec.wp}`);
       }
-      cache.load(z, rec.durableWp, rec.wp);
+      if (rec.durableZrwaEnd !== undefined && rec.durableZrwaEnd > rec.durableWp + engine.zrwaLbas) {
+        throw new FormatError(file, `zone ${z} durable zrwa`,
+          `the durable window data end ${rec.durableZrwaEnd} is beyond the ZRWA above the durable write pointer ${rec.durableWp}`);
+      }
+      cache.load(z, rec.durableWp, rec.wp, rec.durableZrwaEnd ?? -1, rec.zrwaEnd ?? rec.wp);
       let ext: Uint8Array | undefined;
       if ((rec.attrs & ZoneAttr.ZDEV) !== 0 && extSize > 0) {
         ext = Buffer.alloc(extSize);

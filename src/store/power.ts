@@ -25,11 +25,15 @@ export function flush(ns: NamespaceCore): void {
   if (cache.dirty.size > 0) {
     const zones = [...cache.dirty];
     const before = zones.map((z) => cache.durable[z]!);
-    for (const z of zones) cache.durable[z] = engine.wpOf(z);
+    const beforeZrwa = cache.durableZrwa.length ? zones.map((z) => cache.durableZrwa[z]!) : undefined;
+    for (const z of zones) cache.settle(engine, z);
     try {
       ns.sidecar.writeZones(zones);
     } catch (e) {
-      zones.forEach((z, i) => (cache.durable[z] = before[i]!));
+      zones.forEach((z, i) => {
+        cache.durable[z] = before[i]!;
+        if (beforeZrwa) cache.durableZrwa[z] = beforeZrwa[i]!;
+      });
       try {
         ns.sidecar.writeZones(zones);
       } catch {
@@ -40,6 +44,7 @@ export function flush(ns: NamespaceCore): void {
     cache.clear();
   }
   if (cache.on) cache.undo.clear();
+  cache.overwritten.clear();
   ns.sidecar.sync();
   ns.trace?.flush();
 }
@@ -91,9 +96,15 @@ export function powerCycle(ns: NamespaceCore, event: PowerEvent, keep: LossPolic
 export function losePower(ns: NamespaceCore, keep: LossPolicy = LOSS_NONE): number {
   const { cache, engine } = ns;
   const kept = cache.survivors(keep);
+  // ZRWA zones keep their window as it was after the same prefix of their writes; overwritten
+  // durable LBAs, in a window or not, follow the policy per LBA through the undo log.
+  const keptWindow = cache.windowSurvivors(keep);
   const lost = new Map<number, number>();
-  for (const z of cache.dirty) if (kept[z]! < engine.wpOf(z)) lost.set(z, engine.wpOf(z));
-  const changed = engine.powerLoss(kept);
+  for (const z of cache.dirty) {
+    const dataEnd = engine.zoneStart(z) + engine.dataLbas(z);
+    if (kept[z]! < engine.wpOf(z) || (keptWindow.length && keptWindow[z]! < dataEnd)) lost.set(z, dataEnd);
+  }
+  const changed = engine.powerLoss(kept, keptWindow);
   commitLastChanges(ns, false, true);
   ns.reclaimer.punchZonesAbove(lost);
   const lba = ns.lbaSize;

@@ -25,8 +25,9 @@ export class Sidecar {
     readonly fd: number,
     readonly header: Header,
     private readonly engine: ZonedNamespace,
-    /** Per zone, the durable write pointer written into its record (shared with VolatileCache). */
+    /** Per zone, the durable write pointer and window written into its record (VolatileCache's). */
     private readonly durable: Float64Array,
+    private readonly durableZrwa: Float64Array,
     private readonly readOnly: boolean,
     /** Test hook: called before every sidecar write. */
     private readonly beforeWrite: (() => void) | undefined,
@@ -101,7 +102,8 @@ export class Sidecar {
     // Straight from the engine's arrays: no ZoneRecord object per write.
     const wp = e.wpOf(z);
     this.codec.encodeFields(buf, at, e.stateOf(z), e.typeOf(z), e.attrsOf(z), e.flagsOf(z), wp, e.lbasWrittenOf(z),
-      e.resetsOf(z), e.finishesOf(z), extCrc, e.isConventional(z) ? wp : this.durable[z]!);
+      e.resetsOf(z), e.finishesOf(z), extCrc, e.isConventional(z) ? wp : this.durable[z]!,
+      e.zrwaEndOf(z), e.timerSinceOf(z), this.durableZrwa.length ? this.durableZrwa[z]! : -1);
   }
 
   /**

@@ -104,13 +104,14 @@ export class SpaceReclaimer {
   }
 
   /** Discard data that was written above each zone's (rolled back) write pointer. */
-  punchZonesAbove(oldWp: Map<number, number>): void {
-    if (oldWp.size === 0) return;
+  punchZonesAbove(oldDataEnd: Map<number, number>): void {
+    if (oldDataEnd.size === 0) return;
     this.sidecar.sync();
     const lba = this.lbaSize;
-    for (const [z, wp] of oldWp) {
-      const from = this.engine.wpOf(z) * lba;
-      if (wp * lba > from) this.punch(from, wp * lba - from);
+    for (const [z, end] of oldDataEnd) {
+      // The data end: the write pointer, or for a ZRWA zone the end of the window's data.
+      const from = (this.engine.zoneStart(z) + this.engine.dataLbas(z)) * lba;
+      if (end * lba > from) this.punch(from, end * lba - from);
     }
   }
 

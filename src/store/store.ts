@@ -251,6 +251,7 @@ export class Store {
     fsyncDir(this.dir);
     fs.rmSync(p.data, { force: true });
     fs.rmSync(p.undo, { force: true });
+    fs.rmSync(p.events, { force: true });
     this.log.info({ ns: name }, `deleted namespace ${name}`);
   }
 

@@ -25,11 +25,15 @@
  *   zone-management, media-faults                  zone commands, injected faults
  *   power, volatile-cache                          flush, power events, durable write pointers
  *   sidecar, space-reclaim                         sidecar writes, punching freed space
+ *   device-events, event-log, device-clock         RRL/FRL timers, excursions, the events log
  */
 import * as fs from 'node:fs';
 import { Geometry } from '../engine/geometry.js';
 import { Rejection } from '../engine/status.js';
-import { ZonedNamespace, ZoneCommand, FaultCommand } from '../engine/namespace.js';
+import { ZonedNamespace, ZoneCommand, FaultCommand, ManageOptions } from '../engine/namespace.js';
+import { DeviceEvent } from '../engine/timers.js';
+import { EventLog } from './event-log.js';
+import { TIMER_POLL_MS, advanceClock, excursion, runDeviceTimers } from './device-events.js';
 import { Flag, Header } from './format.js';
 import { BadRange, FaultTable, RandomFaults } from './faults.js';
 import { fsyncDir } from './io.js';
@@ -68,6 +72,7 @@ export class StoredNamespace {
   private readonly core: NamespaceCore;
   private readonly readOnly: boolean;
   private closed = false;
+  private timerPoll: NodeJS.Timeout | undefined;
 
   /** Create the files of a new namespace. The sidecar appears atomically (rename). */
   static create(dir: string, name: string, geometry: Partial<Geometry>, opts: CreateOptions = {}): Header {
@@ -97,10 +102,18 @@ export class StoredNamespace {
     this.readOnly = opts.readOnly === true;
     this.recoveredFromUncleanShutdown = (core.sidecar.header.flags & Flag.CLEAN) === 0;
     try {
-      if (!this.readOnly) startUp(core, this.recoveredFromUncleanShutdown);
+      if (!this.readOnly) {
+        startUp(core, this.recoveredFromUncleanShutdown);
+        // Limits that expired while the namespace was closed (the device clock is wall time).
+        runDeviceTimers(core);
+      }
     } catch (e) {
       closeNamespaceFiles(core);
       throw e;
+    }
+    if (!this.readOnly && (core.engine.rrlMs !== 0 || core.engine.frlMs !== 0)) {
+      this.timerPoll = setInterval(() => this.runTimers(), TIMER_POLL_MS);
+      this.timerPoll.unref();
     }
   }
 
@@ -180,8 +193,46 @@ export class StoredNamespace {
 
   // Zone management (zone-management.ts): durable, and makes the zone's cached writes durable
 
-  manage(cmd: ZoneCommand, zone: number | 'all'): Rejection | undefined {
-    return zones.manage(this.core, cmd, zone);
+  manage(cmd: ZoneCommand, zone: number | 'all', opts: ManageOptions = {}): Rejection | undefined {
+    return zones.manage(this.core, cmd, zone, opts);
+  }
+
+  /** ZRWA Flush: commit the zone's window up to and including `lba` (absolute, or zone-relative). */
+  zrwaFlush(zone: number, lba: number): Rejection | undefined {
+    return zones.zrwaFlush(this.core, zone, lba);
+  }
+
+  // The controller on its own (device-events.ts)
+
+  /** Zone active excursion: the device finishes active zone `zone` by itself (ZFC). */
+  excursion(zone: number): Rejection | DeviceEvent {
+    return excursion(this.core, zone);
+  }
+
+  /** Advance the device clock (persistent) and apply the timers that expire. */
+  advanceClock(seconds: number): DeviceEvent[] {
+    return advanceClock(this.core, seconds);
+  }
+
+  /** Apply the timers that have expired by now (a mounted namespace does this every second). */
+  runTimers(): DeviceEvent[] {
+    if (this.closed) return [];
+    try {
+      return runDeviceTimers(this.core);
+    } catch (e) {
+      this.core.log.error({ err: e }, 'device timers: the zone records could not be written');
+      return [];
+    }
+  }
+
+  /** The device clock, ms since the epoch. */
+  get deviceTime(): number {
+    return this.core.clock();
+  }
+
+  /** The device's own zone changes, one line each (`<name>.events`). */
+  get events(): EventLog {
+    return this.core.events;
   }
 
   setDescriptorExtension(zone: number, data: Uint8Array): Rejection | undefined {
@@ -289,6 +340,7 @@ export class StoredNamespace {
     if (this.closed) return;
     if (clean && !this.readOnly) this.drainPunches();
     this.closed = true;
+    if (this.timerPoll) clearInterval(this.timerPoll);
     this.stopTrace();
     this.core.reclaimer.stop();
     try {

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { backingError } from './backing-error.js';
 import { readFully, writeFully } from './io.js';
+import { PRIVATE_FILE_MODE } from './paths.js';
 
 const ENTRY_HEADER = 16;
 
@@ -25,7 +26,7 @@ export class UndoLog {
   private open(): number {
     if (this.fd < 0) {
       try {
-        this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+        this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, PRIVATE_FILE_MODE);
         this.size = fs.fstatSync(this.fd).size;
       } catch (e) {
         throw backingError(this.path, 'write', e);

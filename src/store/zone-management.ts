@@ -5,20 +5,42 @@
  */
 import { Rejection } from '../engine/status.js';
 import { ZoneAttr, ZoneState } from '../engine/zone.js';
-import { FaultCommand, ZoneCommand } from '../engine/namespace.js';
+import { FaultCommand, ManageOptions, ZoneCommand } from '../engine/namespace.js';
 import { commitLastChanges } from './commit.js';
+import { flush } from './power.js';
 import { clearMediaFaults, listMediaFaults } from './media-faults.js';
 import { NamespaceCore } from './namespace-core.js';
 
-export function manage(ns: NamespaceCore, cmd: ZoneCommand, zone: number | 'all'): Rejection | undefined {
+export function manage(ns: NamespaceCore, cmd: ZoneCommand, zone: number | 'all', opts: ManageOptions = {}): Rejection | undefined {
+  settleOverwrites(ns, zone);
   const before = ns.trace && cmd === 'reset' ? dataEnds(ns) : undefined;
-  const r = ns.engine.manage(cmd, zone);
+  const r = ns.engine.manage(cmd, zone, opts);
   if (r) return r;
   const changed = commitLastChanges(ns, false, true);
   if (before) traceDiscarded(ns, changed, before);
   ns.trace?.manage(cmd, zone);
   if (cmd === 'reset') ns.reclaimer.punchZones(changed);
   return undefined;
+}
+
+/** ZRWA Flush: commit zone `zone`'s window up to and including `lba` (engine.zrwaFlush). */
+export function zrwaFlush(ns: NamespaceCore, zone: number, lba: number): Rejection | undefined {
+  settleOverwrites(ns, zone);
+  const r = ns.engine.zrwaFlush(zone, lba);
+  if (r) return r;
+  commitLastChanges(ns, false, true);
+  return undefined;
+}
+
+/**
+ * Zone management makes a zone's cached writes durable. If some of them overwrote durable LBAs
+ * (ZRWA window, host-aware zone), the undo log holds their pre-images and a power loss would
+ * put those back: flush the whole cache first, which empties the log. (A device may always
+ * flush more than it must.)
+ */
+function settleOverwrites(ns: NamespaceCore, zone: number | 'all'): void {
+  const o = ns.cache.overwritten;
+  if (o.size > 0 && (zone === 'all' || o.has(zone))) flush(ns);
 }
 
 /** Per zone, how many LBAs hold data (what a reset or a cleared fault is about to discard). */

@@ -5,7 +5,7 @@
 import { Rejection } from '../engine/status.js';
 import { reportBuffer } from '../format/report.js';
 import { deviceInfo, formatInfo, namespaceInfo } from '../format/info.js';
-import { ControlCommand, CommandSyntaxError, commandLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
+import { ControlCommand, CommandSyntaxError, ctlLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
 import { Attr, Owner, fileAttr } from './attr.js';
 import { Handle, Node, openControl, readSnapshot } from './node.js';
 import { MountedNamespace } from './mounted-namespace.js';
@@ -67,12 +67,17 @@ export class ControlFile implements Node {
   }
 }
 
+/**
+ * Run the commands of one write to `ctl`. Every line is understood before any runs, so a
+ * malformed write changes nothing. If the device refuses line k, the lines before it stay done
+ * and the write is short (their bytes); when that is none, the write fails with the errno.
+ */
 function writeCtl(m: MountedNamespace, buf: Buffer, len: number): number {
-  const text = buf.toString('utf8', 0, len);
-  const lines = commandLines(text);
+  const lines = ctlLines(buf, len);
   if (lines.length === 0) return m.refuse(`ctl: empty command`, E.EINVAL);
   const e = m.ns.engine;
-  for (const line of lines) {
+  const cmds: ControlCommand[] = [];
+  for (const { line } of lines) {
     let cmd: ControlCommand;
     try {
       cmd = parseCommand(line, e.nrZones, e.nlba);
@@ -80,28 +85,38 @@ function writeCtl(m: MountedNamespace, buf: Buffer, len: number): number {
       if (err instanceof CommandSyntaxError) return m.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
       throw err;
     }
-    const zone = cmd.zone;
-    if (typeof zone === 'number' && e.isConventional(zone)) {
-      return m.refuse(`ctl "${line}": zone ${zone} is conventional`, E.EINVAL);
+    if (typeof cmd.zone === 'number' && e.isConventional(cmd.zone)) {
+      return m.refuse(`ctl "${line}": zone ${cmd.zone} is conventional`, E.EINVAL);
     }
-    dropStagesFor(m, cmd);
-    let r: Rejection | undefined;
-    try {
-      r = executeCommand(m.ns, cmd);
-    } catch (err) {
-      if (err instanceof RangeError) return m.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
-      throw err;
-    }
-    if (r) return m.rejected(r);
-    if (cmd.verb === 'power-cycle' || cmd.verb === 'shutdown') {
-      m.generation++;
-      m.log.warn({ ns: m.name, cmd: cmd.verb }, `${cmd.verb}: open files of ${m.name} now fail with EIO until reopened`);
-    }
-    m.touch(typeof zone === 'number' ? zone : -1);
-    if (zone === 'all' || zone === undefined) m.zoneMtime.fill(m.mtime);
-    m.log.info({ ns: m.name, cmd: formatCommand(cmd) }, `ctl: ${formatCommand(cmd)}`);
+    cmds.push(cmd);
+  }
+  for (let i = 0; i < cmds.length; i++) {
+    const r = runCommand(m, cmds[i]!, lines[i]!.line);
+    if (r < 0) return i === 0 ? r : lines[i - 1]!.end;
   }
   return len;
+}
+
+function runCommand(m: MountedNamespace, cmd: ControlCommand, line: string): number {
+  let r: Rejection | undefined;
+  try {
+    r = executeCommand(m.ns, cmd);
+  } catch (err) {
+    if (err instanceof RangeError) return m.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+    throw err;
+  }
+  if (r) return m.rejected(r);
+  // Only once the command is done: a refused one changes nothing, staged bytes included.
+  dropStagesFor(m, cmd);
+  if (cmd.verb === 'power-cycle' || cmd.verb === 'shutdown') {
+    m.generation++;
+    m.log.warn({ ns: m.name, cmd: cmd.verb }, `${cmd.verb}: open files of ${m.name} now fail with EIO until reopened`);
+  }
+  const zone = cmd.zone;
+  m.touch(typeof zone === 'number' ? zone : -1);
+  if (zone === 'all' || zone === undefined) m.zoneMtime.fill(m.mtime);
+  m.log.info({ ns: m.name, cmd: formatCommand(cmd) }, `ctl: ${formatCommand(cmd)}`);
+  return 0;
 }
 
 /** What buffered writers staged but a command makes moot: a reset, a fault, a power event. */
@@ -110,6 +125,6 @@ function dropStagesFor(m: MountedNamespace, cmd: ControlCommand): void {
   if (v === 'power-cycle' || v === 'shutdown' || ((v === 'reset' || v === 'offline') && cmd.zone === 'all')) {
     m.stages.clear();
   } else if (typeof cmd.zone === 'number' && v !== 'open' && v !== 'close' && v !== 'recommend') {
-    m.stages.drop(cmd.zone);
+    m.stages.dropZone(cmd.zone);
   }
 }

@@ -6,6 +6,7 @@ import { Attr, Owner, dirAttr } from './attr.js';
 import { Handle, Node } from './node.js';
 import { MountedNamespace } from './mounted-namespace.js';
 import { CONTROL_FILES } from './control-files.js';
+import { EVENTS_FILE } from './events-file.js';
 import { ZONES_BIN } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES } from './subsystem-files.js';
 import { E } from './errno.js';
@@ -64,7 +65,7 @@ export class ZoneDir extends Directory {
     const n = this.m.ns.engine.nrZones;
     const names = new Array<string>(n);
     for (let z = 0; z < n; z++) names[z] = String(z);
-    names.push(...CONTROL_FILES, ZONES_BIN);
+    names.push(...CONTROL_FILES, ZONES_BIN, EVENTS_FILE);
     return names;
   }
 }

@@ -34,6 +34,9 @@ export class MountedNamespace implements StageHost {
     this.mtime = now;
     this.debug = log.isLevelEnabled('debug');
     ns.onBackgroundFailure((e) => void this.failed(e));
+    // The device changes zones on its own (timers, excursions): each change is an events line,
+    // and readers of zones.bin and the file times must see it like any other change.
+    ns.events.onAppend(() => this.touch(-1));
   }
 
   get zonesDir(): string {

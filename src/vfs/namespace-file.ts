@@ -34,7 +34,7 @@ export class NamespaceFile implements Node {
     }
     const r = ns.read(pos, buf, 0, len);
     if (typeof r !== 'number') return m.rejected(r);
-    if (m.stages.size > 0 && r > 0) m.stages.overlay(buf, pos, r);
+    if (m.stages.size > 0 && r > 0) m.stages.overlay(h, buf, pos, r);
     m.traceRead(pos, r);
     return r;
   }

@@ -25,12 +25,14 @@ export interface Node {
   readonly m: MountedNamespace | undefined;
   /** Namespace and zone files: handles go stale at a power cycle and may stage partial LBAs. */
   readonly holdsData: boolean;
-  attr(): Attr;
+  /** Attributes, as seen through handle h when given (fstat). */
+  attr(h?: Handle): Attr;
   /** Called with the new handle before it is registered: 0 to accept, or -errno. */
   open(h: Handle): number;
   read(h: Handle, buf: Buffer, len: number, pos: number): number;
   write(h: Handle, buf: Buffer, len: number, pos: number): number;
-  truncate(size: number): number;
+  /** truncate(2), or ftruncate(2) through handle h. */
+  truncate(size: number, h?: Handle): number;
   readdir(): string[] | number;
 }
 

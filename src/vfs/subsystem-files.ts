@@ -3,7 +3,7 @@
  * at run time (the subsystem).
  */
 import { SubsystemCommand, parseSubsystemCommand } from '../control/subsystem.js';
-import { CommandSyntaxError, commandLines } from '../control/commands.js';
+import { CommandSyntaxError, ctlLines } from '../control/commands.js';
 import { Store, StoreError } from '../store/store.js';
 import { BackingStoreError, StoredNamespace } from '../store/stored-namespace.js';
 import { FormatError } from '../store/format.js';
@@ -42,26 +42,32 @@ export class Subsystem {
     return formatSubsystemInfo(this.store.list());
   }
 
+  /** As a namespace's ctl: every line understood first; a refusal part-way makes a short write. */
   writeCtl(buf: Buffer, len: number): number {
-    const lines = commandLines(buf.toString('utf8', 0, len));
+    const lines = ctlLines(buf, len);
     if (lines.length === 0) return this.refuse('ctl: empty command', E.EINVAL);
-    for (const line of lines) {
-      let cmd: SubsystemCommand;
+    const cmds: SubsystemCommand[] = [];
+    for (const { line } of lines) {
       try {
-        cmd = parseSubsystemCommand(line);
+        cmds.push(parseSubsystemCommand(line));
       } catch (err) {
         if (err instanceof CommandSyntaxError) return this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
         throw err;
       }
+    }
+    for (let i = 0; i < cmds.length; i++) {
+      const line = lines[i]!.line;
+      let r = 0;
       try {
-        this.run(cmd);
+        this.run(cmds[i]!);
       } catch (err) {
-        if (err instanceof StoreError) return this.refuse(`ctl "${line}": ${err.message}`, E[err.code]);
-        if (err instanceof GeometryError) return this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
-        if (err instanceof FormatError) return this.refuse(`ctl "${line}": ${err.message}`, E.EIO);
-        if (err instanceof BackingStoreError) return this.refuse(`ctl "${line}": ${err.message}`, err.errno, 'error');
-        throw err;
+        if (err instanceof StoreError) r = this.refuse(`ctl "${line}": ${err.message}`, E[err.code]);
+        else if (err instanceof GeometryError) r = this.refuse(`ctl "${line}": ${err.message}`, E.EINVAL);
+        else if (err instanceof FormatError) r = this.refuse(`ctl "${line}": ${err.message}`, E.EIO);
+        else if (err instanceof BackingStoreError) r = this.refuse(`ctl "${line}": ${err.message}`, err.errno, 'error');
+        else throw err;
       }
+      if (r < 0) return i === 0 ? r : lines[i - 1]!.end;
       this.log.info({ cmd: line }, `subsystem: ${line}`);
     }
     return len;

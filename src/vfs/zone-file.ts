@@ -3,21 +3,24 @@
  * its write pointer (plus staged bytes); truncate to 0 resets, to capacity finishes.
  */
 import { Status } from '../engine/status.js';
-import { ZoneState } from '../engine/zone.js';
+import { ZoneAttr, ZoneState } from '../engine/zone.js';
 import { Attr, Owner, fileAttr } from './attr.js';
 import { Handle, Node } from './node.js';
 import { MountedNamespace } from './mounted-namespace.js';
 import { E } from './errno.js';
 
-/** Zone file size: write pointer offset (plus staged bytes), capacity when Full. */
-export function zoneFileSize(m: MountedNamespace, z: number): number {
+/**
+ * Zone file size: write pointer offset, capacity when Full. Seen through handle h, plus the
+ * partial LBA h staged (its own page cache); other handles see the device.
+ */
+export function zoneFileSize(m: MountedNamespace, z: number, h?: Handle): number {
   const e = m.ns.engine;
   if (e.isConventional(z)) return m.ns.zoneBytes;
   const s = e.stateOf(z);
   if (s === ZoneState.OFFLINE) return 0;
   if (s === ZoneState.FULL) return e.capLbas * e.lbaSize;
   const committed = e.dataLbas(z) * e.lbaSize;
-  const st = m.stages.get(z);
+  const st = h && m.stages.size > 0 ? m.stages.get(h, z) : undefined;
   return st ? st.start + st.len - z * m.ns.zoneBytes : committed;
 }
 
@@ -30,7 +33,7 @@ export class ZoneFile implements Node {
 
   constructor(private readonly owner: Owner, readonly m: MountedNamespace, readonly zone: number) {}
 
-  attr(): Attr {
+  attr(h?: Handle): Attr {
     const { m, zone: z } = this;
     const e = m.ns.engine;
     const s = e.stateOf(z);
@@ -48,14 +51,13 @@ export class ZoneFile implements Node {
       bytes = e.dataLbas(z) * e.lbaSize;
     }
     const perm = s === ZoneState.OFFLINE ? 0 : s === ZoneState.READ_ONLY ? 0o444 : 0o644;
-    return fileAttr(this.owner, perm, zoneFileSize(m, z), bytes, e.lbaSize, m.zoneMtime[z]!);
+    return fileAttr(this.owner, perm, zoneFileSize(m, z, h), bytes, e.lbaSize, m.zoneMtime[z]!);
   }
 
   open(h: Handle): number {
     const s = this.m.ns.engine.stateOf(this.zone);
     if (h.writable && (s === ZoneState.READ_ONLY || s === ZoneState.OFFLINE)) {
-      this.m.refuse(`open zone ${this.zone} for writing: the zone is ${unusable(s)}`);
-      return -E.EPERM;
+      return this.m.refuse(`open zone ${this.zone} for writing: the zone is ${unusable(s)}`, E.EPERM);
     }
     return 0;
   }
@@ -70,7 +72,7 @@ export class ZoneFile implements Node {
     if (ns.engine.stateOf(z) === ZoneState.OFFLINE) {
       return m.refuse(`read of zone ${z}: the zone is offline`, E.EPERM);
     }
-    const size = zoneFileSize(m, z);
+    const size = zoneFileSize(m, z, h);
     if (pos >= size) return 0;
     const n = Math.min(len, size - pos);
     if (h.direct && (pos % ns.lbaSize !== 0 || n % ns.lbaSize !== 0)) {
@@ -79,7 +81,7 @@ export class ZoneFile implements Node {
     const abs = z * ns.zoneBytes + pos;
     const r = ns.read(abs, buf, 0, n);
     if (typeof r !== 'number') return m.rejected(r);
-    if (m.stages.size > 0) m.stages.overlay(buf, abs, r);
+    if (m.stages.size > 0) m.stages.overlay(h, buf, abs, r);
     return r;
   }
 
@@ -124,8 +126,18 @@ export class ZoneFile implements Node {
         detail: `append of ${len} bytes exceeds the zone append size limit of ${e.zaslLbas * lba} bytes`,
       });
     }
-    const size = zoneFileSize(m, z);
-    if (pos !== size) {
+    const zrwa = (e.attrsOf(z) & ZoneAttr.ZRWAV) !== 0;
+    if (zrwa && h.append) {
+      // O_APPEND on a zone file is a zone append, which a ZRWA zone refuses.
+      return m.rejected({
+        status: Status.INVALID_ZONE_OP, op: 'zone append', zone: z, lba: e.wpOf(z), wp: e.wpOf(z),
+        detail: `zone ${z} has a ZRWA; zone append is not allowed there (write at an offset instead)`,
+      });
+    }
+    const size = zoneFileSize(m, z, h);
+    // A ZRWA zone's file also takes writes over its window: from the write pointer to its size.
+    const inWindow = zrwa && pos >= (e.wpOf(z) - e.zoneStart(z)) * lba && pos <= size;
+    if (pos !== size && !inWindow) {
       const why = h.append
         ? `O_APPEND write to zone ${z} at offset ${pos}, but the write pointer moved to ${size} through another path; reopen the file or fstat it`
         : `write to zone ${z} at offset ${pos}, but the zone file's size (write pointer) is ${size}`;
@@ -148,8 +160,12 @@ export class ZoneFile implements Node {
     return m.stages.write(h, z, zoneStart + pos, buf, 0, len, true);
   }
 
-  /** zonefs: 0 = reset, capacity = finish, beyond capacity EFBIG, anything else EPERM. */
-  truncate(size: number): number {
+  /**
+   * zonefs: 0 = reset, capacity = finish, beyond capacity EFBIG, anything else EPERM. Through a
+   * handle, a finish first commits what that handle staged; other stages of the zone are dropped,
+   * as Linux drops a zone's page cache on reset and finish.
+   */
+  truncate(size: number, h?: Handle): number {
     const { m, zone: z } = this;
     const e = m.ns.engine;
     if (e.isConventional(z)) return m.refuse(`truncate of conventional zone ${z}`, E.EPERM);
@@ -163,15 +179,12 @@ export class ZoneFile implements Node {
     else if (size === capBytes) cmd = 'finish';
     else if (size > capBytes) return m.refuse(`truncate of zone ${z} to ${size}: beyond the zone capacity ${capBytes}`, E.EFBIG);
     else return m.refuse(`truncate of zone ${z} to ${size}: only 0 (reset) or ${capBytes} (finish) are allowed`, E.EPERM);
-    const st = m.stages.get(z);
+    const st = h && cmd === 'finish' ? m.stages.get(h, z) : undefined;
     if (st) {
-      if (cmd === 'finish') {
-        const r = m.stages.commit(st);
-        if (r < 0) return r;
-      } else {
-        m.stages.drop(z);
-      }
+      const r = m.stages.commit(st);
+      if (r < 0) return r;
     }
+    m.stages.dropZone(z);
     const r = m.ns.manage(cmd, z);
     if (r) return m.rejected(r);
     m.touch(z);

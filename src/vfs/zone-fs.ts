@@ -6,6 +6,7 @@
  *   /NAME.zones/N      zone files: zonefs semantics (zone-file.ts, PRODUCT.md §5)
  *   /NAME.zones/{info,report,report.json,ctl,errors,faults}   control files (control-files.ts, §3)
  *   /NAME.zones/zones.bin   binary zone report, read live (zones-bin-file.ts, docs/zones-bin.md)
+ *   /NAME.zones/events      the device's own zone changes, read live (events-file.ts, §10)
  *   /{ctl,info,errors} the subsystem's files (subsystem-files.ts)
  *
  * Buffered writers' partial LBAs are staged per zone (staging.ts). Every operation returns a
@@ -22,6 +23,7 @@ import { RootDir, ZoneDir } from './directories.js';
 import { NamespaceFile } from './namespace-file.js';
 import { ZoneFile } from './zone-file.js';
 import { CONTROL_FILES, ControlFile } from './control-files.js';
+import { EVENTS_FILE, EventsFile } from './events-file.js';
 import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
@@ -66,6 +68,7 @@ export class ZoneFs {
       this.byPath.set('/' + m.zonesDir, new ZoneDir(this.owner, m));
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, new ControlFile(this.owner, m, c));
       this.byPath.set(`/${m.zonesDir}/${ZONES_BIN}`, new ZonesBinFile(this.owner, m));
+      this.byPath.set(`/${m.zonesDir}/${EVENTS_FILE}`, new EventsFile(this.owner, m));
     }
   }
 
@@ -81,6 +84,7 @@ export class ZoneFs {
     this.byPath.delete('/' + m.zonesDir);
     for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
     this.byPath.delete(`/${m.zonesDir}/${ZONES_BIN}`);
+    this.byPath.delete(`/${m.zonesDir}/${EVENTS_FILE}`);
   }
 
   /** Handles open on a namespace (its file, zone files or control files). */
@@ -121,12 +125,12 @@ export class ZoneFs {
 
   fgetattr(fh: number): Attr | number {
     const h = this.handles.get(fh);
-    return h ? this.attrOf(h.node) : -E.EBADF;
+    return h ? this.attrOf(h.node, h) : -E.EBADF;
   }
 
-  private attrOf(node: Node): Attr | number {
+  private attrOf(node: Node, h?: Handle): Attr | number {
     try {
-      return node.attr();
+      return node.attr(h);
     } catch (e) {
       return this.failed(node, e);
     }
@@ -316,14 +320,14 @@ export class ZoneFs {
 
   ftruncate(fh: number, size: number): number {
     const h = this.handles.get(fh);
-    return h ? this.truncateNode(h.node, size) : -E.EBADF;
+    return h ? this.truncateNode(h.node, size, h) : -E.EBADF;
   }
 
-  private truncateNode(node: Node, size: number): number {
+  private truncateNode(node: Node, size: number, h?: Handle): number {
     // A reset or finish sees the zone as it is: no write is held across it.
     node.m?.plugs.settle();
     try {
-      return node.truncate(size);
+      return node.truncate(size, h);
     } catch (e) {
       return this.failed(node, e);
     }

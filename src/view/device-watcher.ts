@@ -18,6 +18,8 @@ const ZONES_PERIOD_MS = 50;
 /** errors/events and the list of namespaces change rarely and cost more to read. */
 const LOG_PERIOD_MS = 250;
 const LAYOUT_PERIOD_MS = 1000;
+/** While the mount does not answer (its daemon died, ENOTCONN), try again this often. */
+const FAILED_RETRY_MS = 1000;
 /** Newest lines of errors/events sent to the page. */
 const LOG_LINES = 40;
 /** At most this much of the end of a growing events file is read per poll. */
@@ -60,7 +62,7 @@ export interface WatcherListener {
   layout(namespaces: NamespaceLayout[]): void;
   zones(frame: ZonesFrame): void;
   log(frame: LogFrame): void;
-  /** The mount stopped answering: the watcher has stopped. */
+  /** The mount stopped answering; the watcher keeps trying, and sends a layout when it is back. */
   gone(message: string): void;
 }
 
@@ -183,6 +185,8 @@ export class DeviceWatcher {
   private busy = false;
   private stopped = false;
   private lastTickMs = 0;
+  /** Why the last poll failed (the mount stopped answering), until one succeeds again. */
+  private failure: string | undefined;
 
   constructor(readonly mnt: string) {}
 
@@ -214,6 +218,7 @@ export class DeviceWatcher {
       if (w.layout) l.zones(w.fullFrame());
       if (w.eventsText !== undefined) l.log(w.logFrame());
     }
+    if (this.failure !== undefined) l.gone(this.failure);
     this.schedule();
     return () => {
       this.listeners.delete(l);
@@ -233,14 +238,20 @@ export class DeviceWatcher {
       const t0 = performance.now();
       void this.tick(false).then(() => {
         this.lastTickMs = performance.now() - t0;
+        if (this.failure !== undefined) {
+          this.failure = undefined;
+          this.announceLayout();
+        }
         this.schedule();
       }, (e: Error) => this.fail(e));
-    }, Math.max(ZONES_PERIOD_MS, 2 * this.lastTickMs));
+    }, this.failure !== undefined ? FAILED_RETRY_MS : Math.max(ZONES_PERIOD_MS, 2 * this.lastTickMs));
   }
 
   private fail(e: Error): void {
-    this.stop();
-    for (const l of this.listeners) l.gone(e.message);
+    if (e.message !== this.failure) for (const l of this.listeners) l.gone(e.message);
+    this.failure = e.message;
+    this.lastLayout = 0; // list the namespaces again as soon as the mount answers
+    this.schedule();
   }
 
   private async tick(all: boolean): Promise<void> {

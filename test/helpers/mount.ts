@@ -86,7 +86,8 @@ export class Daemon {
     this.proc = proc;
     live.add(this);
     proc.on('exit', (code) => (this.exitCode = code ?? -1));
-    await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`, 30_000); // generous: the machine may be loaded
+    // Generous: on a loaded machine (parallel test runs) a start can take many seconds.
+    await waitFor(() => this.exitCode !== null || (isMounted(this.mnt) && /serving/.test(this.stderr)), `mount of ${this.mnt}`, 60_000);
     if (this.exitCode !== null) throw new Error(`daemon exited (${this.exitCode}): ${this.stderr}`);
   }
 
@@ -98,8 +99,8 @@ export class Daemon {
   async stop(): Promise<void> {
     if (!this.proc || this.exitCode !== null) return;
     this.proc.kill('SIGTERM');
-    await waitFor(() => this.exitCode !== null, 'daemon exit');
-    await waitFor(() => !isMounted(this.mnt), 'unmount');
+    await waitFor(() => this.exitCode !== null, 'daemon exit', 60_000);
+    await waitFor(() => !isMounted(this.mnt), 'unmount', 60_000);
     live.delete(this);
   }
 

@@ -47,6 +47,7 @@ describe.each(backends)('ZonedDevice (%s)', (_name, make) => {
       expect(dev.info()).toEqual({
         name: 'nvme0n1', zoned: true, model: 'host-managed', lbaSize: 4096, capacityLbas: 8192, zoneSizeLbas: 512,
         zoneCapacityLbas: 384, zoneCount: 16, conventionalZones: 1, maxOpen: 2, maxActive: 3, appendLimitLbas: 16,
+        zrwaSizeLbas: 0, zrwaFlushGranularityLbas: 0, zrwaResources: 0, resetRecommendedLimit: 0, finishRecommendedLimit: 0,
       });
       const zones = dev.report();
       expect(zones).toHaveLength(16);
@@ -124,6 +125,54 @@ describe.each(backends)('ZonedDevice (%s)', (_name, make) => {
       expect(dev.listFaults()).toEqual([]);
       dev.powerCycle('shutdown');
       expect(dev.report(1536, 1)[0]!.state).toBe('CLOSED');
+    } finally {
+      dev.dispose();
+    }
+  });
+});
+
+const ZRWA_GEO = ['--size', '32M', '--zone-size', '2M', '--conv-zones', '1', '--max-open', '3', '--max-active', '3',
+  '--zrwas', '32K', '--zrwafg', '8K', '--numzrwa', '1', '--rrl', '100', '--frl', '50'];
+
+const zrwaBackends: Array<[string, Make]> = [
+  ['in-process', async () => {
+    const store = path.join(tmpDir(), 'store');
+    expect(cli(['create', store, ...ZRWA_GEO]).status).toBe(0);
+    return LocalDevice.open(store);
+  }],
+  ['mounted', async () => MountedDevice.open((await mounted(ZRWA_GEO)).ns())],
+];
+
+describe.each(zrwaBackends)('ZonedDevice ZRWA and device events (%s)', (_name, make) => {
+  it('opens with a ZRWA, overwrites in the window, flushes, refuses append; waits for and polls events', async () => {
+    const dev = await make();
+    try {
+      expect(dev.info()).toMatchObject({ zrwaSizeLbas: 8, zrwaFlushGranularityLbas: 2, zrwaResources: 1, resetRecommendedLimit: 100, finishRecommendedLimit: 50 });
+      const s = 512;
+      dev.open(1, { zrwa: true });
+      expect(statusOf(() => dev.open(2, { zrwa: true }))).toBe('ZRWA Resources Unavailable');
+      dev.write(s + 3, block(0xa1, 2));
+      dev.write(s + 3, block(0xb2));
+      expect([...dev.read(s + 3, 2 * L)].filter((_, i) => i % L === 0)).toEqual([0xb2, 0xa1]);
+      expect(dev.report(s, 1)[0]).toMatchObject({ state: 'EXP_OPENED', zrwa: true, wp: s, zrwaEnd: s + 5, attrs: 8 });
+      expect(statusOf(() => dev.append(1, block(1)))).toBe('Invalid Zone Operation Request');
+      expect(statusOf(() => dev.zrwaFlush(1, s + 2))).toBe('Invalid Field in Command');
+      dev.zrwaFlush(1, 3);
+      expect(dev.report(s, 1)[0]).toMatchObject({ wp: s + 4 });
+
+      const start = dev.pollEvents();
+      expect(start.events).toEqual([]);
+      const waiting = dev.waitForEvent((e) => e.zone === 1 && e.to.attrs.includes('FZR'), { timeoutMs: 20_000 });
+      dev.advanceClock(50);
+      const e = await waiting;
+      expect(e).toMatchObject({ zone: 1, from: { state: 'EXP_OPENED', attrs: ['ZRWAV'] }, to: { state: 'EXP_OPENED', attrs: ['FZR', 'ZRWAV'] } });
+      expect(e.reason).toBe('finish recommended limit: active for 50 s');
+      dev.excursion(1);
+      const next = dev.pollEvents(start.cursor);
+      expect(next.events.map((x) => [x.zone, x.to.state, x.to.attrs])).toEqual([[1, 'EXP_OPENED', ['FZR', 'ZRWAV']], [1, 'FULL', ['ZFC']]]);
+      expect(dev.pollEvents(next.cursor).events).toEqual([]);
+      dev.open(2, { zrwa: true }); // the excursion released the ZRWA
+      await expect(dev.waitForEvent(() => true, { timeoutMs: 200 })).rejects.toThrow(/no matching device event/);
     } finally {
       dev.dispose();
     }

@@ -104,7 +104,8 @@ describe.runIf(isRoot)('with pieces removed', () => {
 
   it('the zoned tools, the preload library and libfuse3 missing: reported, but the default mount still works', () => {
     const preload = path.join(ROOT, 'native/preload/build/libzonefuse-preload.so');
-    const d = without(['/usr/bin/fio', '/usr/bin/zbd', '/usr/sbin/blkzone', fs.realpathSync('/lib/x86_64-linux-gnu/libfuse3.so.3'), preload], ['doctor']);
+    const hide = ['/usr/bin/fio', '/usr/bin/zbd', '/usr/sbin/blkzone', fs.realpathSync('/lib/x86_64-linux-gnu/libfuse3.so.3'), preload];
+    const d = without(hide, ['doctor']);
     expect(d.status).toBe(0);
     expect(line(d.stdout, 'fio')).toBe('missing fio: not found (needed by zonefuse exec fio --zonemode=zbd): apt install fio');
     expect(line(d.stdout, 'zbd')).toBe('missing zbd: not found (needed by zonefuse exec zbd): apt install zbd-utils');
@@ -116,5 +117,15 @@ describe.runIf(isRoot)('with pieces removed', () => {
         'run scripts/setup, or bash native/preload/build.sh (needs apt install gcc)',
     );
     expect(d.stdout.trimEnd().split('\n').pop()).toBe('zonefuse doctor: the default mount (fuse-native) will work; also missing: libfuse3-3, zonefuse-fuse3, preload library, blkzone, fio, zbd');
+
+    // The commands that need them stop with doctor's line, before doing anything.
+    const mnt = path.join(tmpDir('zonefuse-doctor-mnt-'), 'mnt');
+    const m = without(hide, ['mount', '--fuse', 'libfuse3', mnt]);
+    expect(m.status).toBe(1);
+    expect(m.stderr).toBe(`zonefuse: ${line(d.stdout, 'libfuse3-3')}\n`);
+    expect(fs.existsSync(mnt)).toBe(false);
+    const x = without(hide, ['exec', 'true']);
+    expect(x.status).toBe(1);
+    expect(x.stderr).toBe(`zonefuse: ${line(d.stdout, 'preload library').slice('missing preload library: '.length)}\n`);
   });
 });

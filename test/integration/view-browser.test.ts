@@ -164,6 +164,17 @@ describe('zonefuse view in a real browser', () => {
       .join('\n').split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A').map((f) => f[1]);
     expect(listening).toEqual([`0100007F:${hexPort}`]);
 
+    // Clear refusals from the command itself.
+    const busy = cli(['view', fx.mnt, '--port', String(v.port)]);
+    expect([busy.status, busy.stderr]).toEqual([1, `zonefuse: port ${v.port} is in use on 127.0.0.1\n`]);
+    const badPort = cli(['view', fx.mnt, '--port', '70000']);
+    expect(badPort.status).toBe(1);
+    expect(badPort.stderr).toContain('70000 is not a TCP port (0..65535)');
+    const idle = path.join(fx.dir, 'idle');
+    expect(cli(['create', idle, '--size', '8M', '--zone-size', '1M']).status).toBe(0);
+    const notMounted = cli(['view', idle]);
+    expect([notMounted.status, notMounted.stderr]).toEqual([1, `zonefuse: view follows a running device: ${idle} is not mounted (zonefuse mount it first)\n`]);
+
     // In the browser: the page with the wrong token is refused.
     const page = await openBrowser();
     const refused = await page.goto(`http://127.0.0.1:${v.port}/${wrong}/`);
@@ -262,6 +273,15 @@ describe('zonefuse view in a real browser', () => {
     expect(cli(['ns', 'detach', fx.mnt, 'nvme0n2']).status).toBe(0);
     await page.waitForSelector('section.ns[data-ns="nvme0n2"]', { state: 'detached', timeout: 15_000 });
     expect(await page.getAttribute('section.ns[data-ns="nvme0n1"]', 'data-zone-count')).toBe('16');
+
+    // The daemon dies: the page says so (the mount is gone, or answers ENOTCONN without
+    // auto-unmount); a new mount of the store, and it follows again.
+    await fx.daemon.kill9();
+    await page.waitForFunction(() => document.getElementById('status')!.dataset.status === 'gone' || document.getElementById('no-namespaces') !== null, null, { timeout: 15_000 });
+    await fx.daemon.start();
+    await page.waitForSelector('#status[data-status="live"]', { timeout: 20_000 });
+    await page.waitForSelector('section.ns[data-ns="nvme0n1"][data-counts]', { timeout: 20_000 });
+    await untilDrawn(page, 7, 'FULL', 'after the remount');
     expect(errorsSeen).toEqual([]);
   });
 });

@@ -68,6 +68,7 @@ describe('statuses and errno mapping', () => {
     ['INVALID_FIELD', 0x002, 'Invalid Field in Command', 'EINVAL', 22],
     ['LBA_OUT_OF_RANGE', 0x080, 'LBA Out of Range', 'EIO', 5],
     ['INVALID_ZONE_OP', 0x1b6, 'Invalid Zone Operation Request', 'EIO', 5],
+    ['ZRWA_UNAVAILABLE', 0x1b7, 'ZRWA Resources Unavailable', 'EIO', 5],
     ['ZONE_BOUNDARY_ERROR', 0x1b8, 'Zone Boundary Error', 'EIO', 5],
     ['ZONE_FULL', 0x1b9, 'Zone Is Full', 'EIO', 5],
     ['ZONE_READ_ONLY', 0x1ba, 'Zone Is Read Only', 'EIO', 5],

@@ -663,12 +663,12 @@ function runSequence(seed: number, steps: number, stats: RunStats): void {
 }
 
 /** The descriptor fields descKey() covers; a test fails if the engine adds one. */
-const DESC_FIELDS = ['zone', 'type', 'state', 'zslba', 'zsze', 'zcap', 'wp', 'attrs', 'attrsInfo', 'nonSeq', 'resets',
+const DESC_FIELDS = ['zone', 'type', 'state', 'zslba', 'zsze', 'zcap', 'wp', 'attrs', 'attrsInfo', 'zrwaEnd', 'nonSeq', 'resets',
   'finishes', 'lbasWritten', 'ext'];
 
 /** A zone descriptor as a comparable string: every field, extension bytes included. */
 function descKey(d: ZoneDescriptor): string {
-  return `${d.zone} ${d.type} ${d.state} ${d.zslba} ${d.zsze} ${d.zcap} ${d.wp} ${d.attrs} ${d.attrsInfo} ` +
+  return `${d.zone} ${d.type} ${d.state} ${d.zslba} ${d.zsze} ${d.zcap} ${d.wp} ${d.attrs} ${d.attrsInfo} ${d.zrwaEnd} ` +
     `${d.nonSeq} ${d.resets} ${d.finishes} ${d.lbasWritten} ${d.ext ? d.ext.join(',') : '-'}`;
 }
 

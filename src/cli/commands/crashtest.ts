@@ -18,6 +18,7 @@ export interface CrashtestFlags {
   traceLimit?: number;
   checkTimeout?: number;
   materialize?: string;
+  fuse?: string;
 }
 
 function usage(message: string): never {
@@ -44,7 +45,7 @@ export async function crashtestCommand(store: string, dir: string | undefined, f
     const report = await runCrashtest({
       store, ns: flags.ns, workload: flags.workload, check: flags.check, seed: flags.seed, maxStates: flags.maxStates,
       jobs: flags.jobs ?? DEFAULT_JOBS, timeLimit: flags.timeLimit, json: flags.json, work: flags.work,
-      traceLimit: flags.traceLimit, checkTimeout: flags.checkTimeout,
+      traceLimit: flags.traceLimit, checkTimeout: flags.checkTimeout, fuse: flags.fuse,
     });
     process.stdout.write(formatReport(report));
     process.exitCode = report.states.failed > 0 ? 1 : 0;

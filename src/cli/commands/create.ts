@@ -1,10 +1,11 @@
-import { Geometry } from '../../engine/geometry.js';
+import * as fs from 'node:fs';
+import { Geometry, resolveGeometry } from '../../engine/geometry.js';
 import { Endianness } from '../../store/format.js';
-import { createNamespace, nextNamespaceName } from '../../store/store.js';
+import { createNamespace, listNamespaces, nextNamespaceName } from '../../store/store.js';
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { formatInfo, namespaceInfo } from '../../format/info.js';
 import { formatCreate } from '../../control/subsystem.js';
-import { resolveTarget } from '../target.js';
+import { CliError, checkNamespaceName, resolveTarget } from '../target.js';
 import { sendToSubsystem } from './ns.js';
 
 export interface CreateFlags {
@@ -18,6 +19,11 @@ export interface CreateFlags {
   maxActive?: number;
   zasl?: number;
   descrExtSize?: number;
+  zrwas?: number;
+  zrwafg?: number;
+  numzrwa?: number;
+  rrl?: number;
+  frl?: number;
   crossRead: boolean;
   zoned: boolean;
   hostAware?: boolean;
@@ -38,6 +44,11 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
   if (f.maxActive !== undefined) g.maxActive = f.maxActive;
   if (f.zasl !== undefined) g.zasl = f.zasl;
   if (f.descrExtSize !== undefined) g.descrExtSize = f.descrExtSize;
+  if (f.zrwas !== undefined) g.zrwas = f.zrwas;
+  if (f.zrwafg !== undefined) g.zrwafg = f.zrwafg;
+  if (f.numzrwa !== undefined) g.numzrwa = f.numzrwa;
+  if (f.rrl !== undefined) g.rrl = f.rrl;
+  if (f.frl !== undefined) g.frl = f.frl;
   if (!f.crossRead) g.crossRead = false;
   if (!f.zoned) g.zoned = false;
   if (f.hostAware) g.zoneModel = 'host-aware';
@@ -46,17 +57,25 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
 }
 
 export function createCommand(store: string, flags: CreateFlags): void {
+  // One validation for both paths (through a mounted store's ctl, or straight into the store),
+  // before either is taken: the name, the geometry, a name already in use.
+  if (flags.ns !== undefined) checkNamespaceName(flags.ns);
+  const geometry = geometryFromFlags(flags);
+  resolveGeometry(geometry);
   const t = resolveTarget(store);
+  if (flags.ns !== undefined && fs.existsSync(t.storeDir) && listNamespaces(t.storeDir).includes(flags.ns)) {
+    throw new CliError(`namespace ${flags.ns} already exists in store ${t.storeDir}`);
+  }
   if (t.mount) {
     // The daemon owns the store: create through the subsystem's ctl, effective at once.
     const name = flags.ns ?? nextNamespaceName(t.storeDir);
-    sendToSubsystem(t.mount.mountpoint, formatCreate(name, geometryFromFlags(flags), flags.volatileCache === true, flags.endianness));
+    sendToSubsystem(t.mount.mountpoint, formatCreate(name, geometry, flags.volatileCache === true, flags.endianness));
     process.stdout.write(`created namespace ${name} in ${t.storeDir}, attached at ${t.mount.mountpoint}\n`);
     return;
   }
   const dir = t.storeDir;
   const opts = { endianness: flags.endianness, volatileCache: flags.volatileCache === true, ...(flags.ns === undefined ? {} : { name: flags.ns }) };
-  const { name } = createNamespace(dir, geometryFromFlags(flags), opts);
+  const { name } = createNamespace(dir, geometry, opts);
   const ns = StoredNamespace.open(dir, name, { readOnly: true });
   try {
     process.stdout.write(`created namespace ${name} in ${dir}\n`);

@@ -1,7 +1,10 @@
 /** Device-level CLI commands: volatile write cache, power events, injected faults. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { listNamespaces } from '../../store/store.js';
+import { namespacePaths } from '../../store/paths.js';
 import { runControl, readControl } from '../control.js';
-import { resolveTarget, CliError } from '../target.js';
+import { resolveTarget, CliError, pickNamespace } from '../target.js';
 import { formatLossPolicy, parseLossPolicy } from '../../engine/loss-policy.js';
 
 const NOT_RUNNING = (what: string): string =>
@@ -62,4 +65,56 @@ export function faultListCommand(target: string, flags: { ns?: string }): void {
     return lines.length ? lines.join('\n') + '\n' : '';
   });
   process.stdout.write(text);
+}
+
+/** `zonefuse zrwa-flush TARGET ZONE LBA`: commit a zone's ZRWA up to and including LBA. */
+export function zrwaFlushCommand(target: string, zone: string, lba: string, flags: { ns?: string }): void {
+  const line = `zrwa-flush ${zone} ${lba}`;
+  const r = runControl(target, flags.ns, line);
+  process.stdout.write(`${r.ns}: ${line}: done\n`);
+}
+
+/** `zonefuse excursion TARGET ZONE`: the device finishes an active zone by itself. */
+export function excursionCommand(target: string, zone: string, flags: { ns?: string }): void {
+  const r = runControl(target, flags.ns, `excursion ${zone}`);
+  process.stdout.write(`${r.ns}: zone ${zone} finished by the controller\n`);
+}
+
+/** `zonefuse clock TARGET +SECONDS`: advance the device clock (RRL/FRL timers expire). */
+export function clockCommand(target: string, amount: string, flags: { ns?: string }): void {
+  const t = resolveTarget(target);
+  const names = flags.ns !== undefined ? [flags.ns] : listNamespaces(t.storeDir);
+  for (const ns of names) {
+    const r = runControl(target, ns, `clock ${amount.startsWith('+') ? amount : '+' + amount}`);
+    process.stdout.write(`${r.ns}: device clock advanced by ${amount.replace(/^\+/, '')}\n`);
+  }
+}
+
+/** `zonefuse events TARGET [--follow]`: the device's own zone changes, like `tail [-f]`. */
+export async function eventsCommand(target: string, flags: { ns?: string; follow?: boolean }): Promise<void> {
+  const t = resolveTarget(target);
+  const name = pickNamespace(t.storeDir, flags.ns);
+  const file = t.mount ? path.join(t.mount.mountpoint, `${name}.zones`, 'events') : namespacePaths(t.storeDir, name).events;
+  let pos = 0;
+  const pump = (): void => {
+    let size = 0;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      return; // no event yet
+    }
+    if (size <= pos) return;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(size - pos);
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      pos += n;
+      process.stdout.write(buf.subarray(0, n));
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  pump();
+  if (!flags.follow) return;
+  await new Promise<never>(() => setInterval(pump, 250));
 }

@@ -2,12 +2,17 @@ import { StoredNamespace } from '../../store/stored-namespace.js';
 import { StoreLock } from '../../store/lock.js';
 import { listNamespaces } from '../../store/store.js';
 import { deviceInfo, formatInfo, namespaceInfo, sidecarInfo, InfoEntry } from '../../format/info.js';
-import { resolveTarget, pickNamespace } from '../target.js';
+import { resolveTarget, pickNamespace, CliError } from '../target.js';
+import { ocssdGeometry } from '../../format/ocssd.js';
 
 /** Reads the files directly (read-only), so it works on mounted and unmounted stores alike. */
-export function infoCommand(target: string, flags: { ns?: string }): void {
+export function infoCommand(target: string, flags: { ns?: string; format?: 'text' | 'ocssd' }): void {
   const t = resolveTarget(target);
   const names = flags.ns !== undefined ? [pickNamespace(t.storeDir, flags.ns)] : listNamespaces(t.storeDir);
+  if (flags.format === 'ocssd') {
+    process.stdout.write(ocssdInfo(t.storeDir, names));
+    return;
+  }
   const owner = StoreLock.owner(t.storeDir);
   const head: InfoEntry[] = [
     ['store', t.storeDir],
@@ -38,4 +43,22 @@ export function infoCommand(target: string, flags: { ns?: string }): void {
     }
   }
   process.stdout.write(out);
+}
+
+/** The OCSSD 2.0 geometry of each zoned namespace (`zonefuse info --format ocssd`). */
+function ocssdInfo(dir: string, names: string[]): string {
+  const parts: string[] = [];
+  for (const name of names) {
+    const ns = StoredNamespace.open(dir, name, { readOnly: true });
+    try {
+      if (!ns.engine.zoned) {
+        if (names.length === 1) throw new CliError(`namespace ${name} is not zoned: it has no OCSSD geometry`);
+        continue;
+      }
+      parts.push(formatInfo([['namespace', name], ...ocssdGeometry(ns.engine)]));
+    } finally {
+      ns.close();
+    }
+  }
+  return parts.join('\n');
 }

@@ -13,7 +13,7 @@ import { CliError } from '../target.js';
  * removed from outside (fusermount -u): each way it commits staged data, unmounts and closes
  * the store cleanly.
  */
-export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; backend: FuseBackend; trace?: string; traceLimit?: number }): Promise<void> {
+export async function mountCommand(paths: string[], flags: { logLevel: LogLevel; autoUnmount: boolean; allowOther?: boolean; backend: FuseBackend; trace?: string; traceLimit?: number }): Promise<void> {
   if (paths.length > 2) throw new CliError(`mount takes [store] <mountpoint>, got ${paths.length} paths`);
   const [a, b] = paths as [string, string | undefined];
   const log = createLogger(flags.logLevel);
@@ -49,7 +49,7 @@ export async function mountCommand(paths: string[], flags: { logLevel: LogLevel;
   let handle: MountHandle;
   try {
     zfs = new ZoneFs(store, log);
-    handle = await flags.backend.mount(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount });
+    handle = await flags.backend.mount(zfs, mnt, storeDir, log, { autoUnmount: flags.autoUnmount, allowOther: flags.allowOther === true });
   } catch (e) {
     store.close();
     throw e;

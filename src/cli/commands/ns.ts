@@ -5,11 +5,12 @@ import { Store, listNamespaces } from '../../store/store.js';
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { Flag } from '../../store/format.js';
 import { formatSubsystemInfo } from '../../format/info.js';
-import { resolveTarget } from '../target.js';
+import { checkNamespaceName, checkOneLine, resolveTarget } from '../target.js';
 import { writeControlFile } from '../control.js';
 
 /** A subsystem command through the mount's top-level ctl. */
 export function sendToSubsystem(mnt: string, line: string): void {
+  checkOneLine(line);
   writeControlFile(mnt, line, line);
 }
 
@@ -27,6 +28,7 @@ export function nsListCommand(target: string): void {
 }
 
 export function nsActionCommand(action: 'attach' | 'detach' | 'delete', target: string, name: string, flags: { force?: boolean }): void {
+  checkNamespaceName(name);
   const t = resolveTarget(target);
   const line = `${action} ${name}${action === 'delete' && flags.force ? ' force' : ''}`;
   if (t.mount) {

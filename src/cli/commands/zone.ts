@@ -1,11 +1,13 @@
 import { stateName } from '../../engine/zone.js';
 import { runControl } from '../control.js';
+import { CliError } from '../target.js';
 
 export const ZONE_ACTIONS = ['open', 'close', 'finish', 'reset', 'readonly', 'offline'] as const;
 
 /** Zone management and the readonly/offline fault injections, mounted or not. */
-export function zoneCommand(action: string, target: string, zone: string, flags: { ns?: string }): void {
-  const line = `${action} ${zone}`;
+export function zoneCommand(action: string, target: string, zone: string, flags: { ns?: string; zrwa?: boolean }): void {
+  if (flags.zrwa && action !== 'open') throw new CliError('--zrwa only applies to open');
+  const line = `${action} ${zone}${flags.zrwa ? ' zrwa' : ''}`;
   let state = '';
   const res = runControl(target, flags.ns, line, {
     // A stopped device has no open zones: the shutdown at the end of this command would undo it.
