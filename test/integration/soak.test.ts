@@ -169,9 +169,19 @@ async function stopDaemon(d: Daemon, mnt: string, signal: NodeJS.Signals): Promi
 
 interface Worker { proc: ChildProcess; lines: string[]; buf: string; done: Promise<void> }
 
+function killGroup(w: Worker): void {
+  try {
+    process.kill(-w.proc.pid!, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
+
 function startWorker(mnt: string, seed: number, owned: Zone[]): Worker {
   const zones = owned.map((z) => ({ ns: z.ns, zone: z.zone, zoneBytes: ZONE, cap: ZONE }));
-  const proc = spawn(process.execPath, [WORKER, mnt, CLI, String(seed), JSON.stringify(zones)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Its own process group: a SIGKILL must also take the CLI child it may be running, or that
+  // child would carry its zone command to the next daemon, after the model was checked.
+  const proc = spawn(process.execPath, [WORKER, mnt, CLI, String(seed), JSON.stringify(zones)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   const w: Worker = { proc, lines: [], buf: '', done: Promise.resolve() };
   proc.stdout!.setEncoding('utf8');
   proc.stdout!.on('data', (d: string) => {
@@ -372,7 +382,7 @@ describe.skipIf(!isRoot)('randomized soak', () => {
             daemon.proc!.kill('SIGKILL');
             await waitFor(() => daemon.exited, 'daemon death', 30_000);
             // The workers go too (their open files would keep the dead mount busy).
-            for (const w of workers) w.proc.kill('SIGKILL');
+            for (const w of workers) killGroup(w);
             await Promise.all(workers.map((w) => w.done));
             await stopDaemon(daemon, mnt, 'SIGKILL');
             pending = workers.map((w) => consume(m, w, true)).filter((x): x is Pending => x !== undefined);
