@@ -164,7 +164,7 @@ class NamespaceView {
     this.openGauge.set(f.openZones);
     this.activeGauge.set(f.activeZones);
     this.schedule();
-    if (PANEL.dataset.ns === this.layout.name && (f.full || this.dirty.has(Number(PANEL.dataset.zone)))) refreshDescriptor();
+    if (!PANEL.hidden && PANEL.dataset.ns === this.layout.name && (f.full || this.dirty.has(Number(PANEL.dataset.zone)))) refreshDescriptor();
   }
 
   schedule() {

@@ -11,6 +11,7 @@ import { WRITE_HELD, ZoneFs } from '../vfs/zone-fs.js';
 import { Logger } from '../log.js';
 import { FSNAME_PREFIX, findMount } from './mounts.js';
 import { prepareMountpoint } from './mountpoint.js';
+import { startUnmountGuard } from './unmount-guard.js';
 import type { BackendMountOptions, FuseBackend, MountHandle } from './backend.js';
 
 export { MountEntry, findMount, fusermountLazy, listMounts, storeOfMount } from './mounts.js';
@@ -119,6 +120,7 @@ export async function mountZoneFs(
   const abs = path.resolve(mnt);
   if (storeDir.includes(',')) throw new Error(`store path ${storeDir} contains a comma, which FUSE option strings cannot carry`);
   prepareMountpoint(abs, log);
+  if (opts.autoUnmount ?? true) startUnmountGuard(abs);
   const fuse = createFuse(abs, fuseOperations(zfs, log), {
     fsname: FSNAME_PREFIX + path.resolve(storeDir),
     subtype: 'zonefuse',

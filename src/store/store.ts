@@ -209,7 +209,15 @@ export class Store {
     const name = opts.name ?? nextNamespaceName(this.dir);
     checkNewName(this.dir, name, this.exists(name));
     StoredNamespace.create(this.dir, name, g, opts);
-    const ns = StoredNamespace.open(this.dir, name, { logger: this.log });
+    let ns: StoredNamespace;
+    try {
+      ns = StoredNamespace.open(this.dir, name, { logger: this.log });
+    } catch (e) {
+      // A refused create leaves nothing behind: not even files the next start would have to remove.
+      const p = namespacePaths(this.dir, name);
+      for (const f of [p.meta, p.data, p.undo]) fs.rmSync(f, { force: true });
+      throw e;
+    }
     this.namespaces.set(name, ns);
     this.log.info({ ns: name }, `created namespace ${name}`);
     return ns;

@@ -24,6 +24,23 @@ export interface Tmpfs {
   free(): number;
 }
 
+/** Append to `file` until it holds `max` bytes or the file system is full (ENOSPC). */
+function writeUntilFull(file: string, max: number): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    let size = 0;
+    for (const chunk of [Buffer.alloc(64 * 1024, 1), Buffer.alloc(4096, 1)]) {
+      try {
+        while (size < max) size += fs.writeSync(fd, chunk, 0, Math.min(chunk.length, max - size));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function withTmpfs<T>(size: string, fn: (t: Tmpfs) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zonefuse-tmpfs-'));
   const mnt = path.join(dir, 'fs');
@@ -46,26 +63,9 @@ export async function withTmpfs<T>(size: string, fn: (t: Tmpfs) => Promise<T>): 
     fill(spare = 0) {
       const reserve = path.join(mnt, `.reserve-${fillers}`);
       const filler = path.join(mnt, `.filler-${fillers++}`);
-      if (spare > 0) fs.writeFileSync(reserve, Buffer.alloc(spare, 1));
-      const chunk = Buffer.alloc(64 * 1024, 1);
-      const fd = fs.openSync(filler, 'w');
-      try {
-        for (;;) fs.writeSync(fd, chunk);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-      } finally {
-        fs.closeSync(fd);
-      }
-      // Smaller writes take the last partial chunk too.
-      const small = Buffer.alloc(4096, 1);
-      const fd2 = fs.openSync(filler, 'a');
-      try {
-        for (;;) fs.writeSync(fd2, small);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-      } finally {
-        fs.closeSync(fd2);
-      }
+      // Hold `spare` bytes (or what is left) aside, fill the rest, then give the spare back.
+      if (spare > 0) writeUntilFull(reserve, spare);
+      writeUntilFull(filler, Infinity);
       if (spare > 0) fs.rmSync(reserve);
       return filler;
     },

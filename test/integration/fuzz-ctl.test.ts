@@ -14,7 +14,11 @@ import { CREATE_OPTION_KEYS, SUBSYSTEM_VERBS } from '../../src/control/subsystem
 import { Fixture, mounted } from '../helpers/mount.js';
 import { FUZZ_SCALE, Fuzz, fuzz, mutate } from '../helpers/fuzz.js';
 
-const GEO = ['--size', '2M', '--zone-size', '128K', '--zone-capacity', '96K', '--lba-size', '512', '--conv-zones', '1', '--max-open', '3', '--max-active', '4', '--descr-ext-size', '64'];
+// Small and full of features: capacity < zone size, descriptor extensions, a ZRWA, and reset /
+// finish recommended limits so long that neither real time nor the fuzzer's `clock` steps reach
+// them (a change the device makes on its own in the middle would look like a refused command's).
+const GEO = ['--size', '2M', '--zone-size', '128K', '--zone-capacity', '96K', '--lba-size', '512', '--conv-zones', '1', '--max-open', '3', '--max-active', '4', '--descr-ext-size', '64',
+  '--zrwas', '8K', '--zrwafg', '1K', '--numzrwa', '2', '--rrl', '200000', '--frl', '300000'];
 const NR_ZONES = 16;
 const NLBA = 4096;
 
@@ -40,9 +44,10 @@ async function writeCtl(file: string, text: Buffer): Promise<Outcome> {
     const { bytesWritten } = await bounded(`write ${file}`, fh.write(text, 0, text.length));
     return bytesWritten === text.length ? { kind: 'accepted' } : { kind: 'partial', written: bytesWritten };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined) throw e;
-    return { kind: 'refused', code };
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === undefined) throw e;
+    // Node has no name for some Linux errnos (ETOOMANYREFS is 109).
+    return { kind: 'refused', code: err.errno === -109 ? 'ETOOMANYREFS' : err.code };
   } finally {
     await fh.close().catch(() => undefined);
   }
@@ -53,7 +58,9 @@ const read = (file: string): Promise<string> => bounded(`read ${file}`, fs.promi
 /** Everything a refused namespace command must leave as it was. */
 async function namespaceState(f: Fixture): Promise<string> {
   const dir = `${f.mnt}/nvme0n1.zones`;
-  const [report, faults, info] = [await read(`${dir}/report.json`), await read(`${dir}/faults`), await read(`${dir}/info`)];
+  const [report, faults] = [await read(`${dir}/report.json`), await read(`${dir}/faults`)];
+  // The device's clock runs on its own: not part of the state.
+  const info = (await read(`${dir}/info`)).replace(/^device_time: .*$/m, '');
   // The data the device shows: conventional zones whole, sequential zones below the write pointer
   // (Full: the capacity). Read from the data file, so injected read faults do not get in the way.
   const data = fs.readFileSync(`${f.store}/nvme0n1.data`);
@@ -80,8 +87,16 @@ function plausibleLine(z: Fuzz): string {
   const verb = z.pick(CONTROL_VERBS) as string;
   const zone = String(z.int(NR_ZONES));
   switch (verb) {
-    case 'open': case 'close': case 'finish': case 'reset': case 'offline':
+    case 'open':
+      return `open ${z.chance(0.1) ? 'all' : zone}${z.chance(0.3) ? ' zrwa' : ''}`;
+    case 'close': case 'finish': case 'reset': case 'offline':
       return `${verb} ${z.chance(0.1) ? 'all' : zone}`;
+    case 'zrwa-flush':
+      return `zrwa-flush ${zone} ${Number(zone) * 256 + z.int(256)}`;
+    case 'clock':
+      return `clock +${z.int(200)}`;
+    case 'mark':
+      return `mark ${z.junk(1 + z.int(20))}`;
     case 'readonly':
       return `readonly ${zone}`;
     case 'set-ext':
@@ -117,6 +132,14 @@ function namespaceLine(z: Fuzz): string {
 }
 
 function subsystemLine(z: Fuzz): string {
+  if (z.chance(0.4)) {
+    // Well-formed, so that namespaces come and go and the refusals meet them.
+    const n = `fz${1 + z.int(3)}`;
+    return z.pick([
+      `create ${n} size=${z.pick(['4M', '8M'])} zone-size=1M${z.pick(['', ' lba-size=512', ' conv-zones=1', ' volatile-cache=yes', ' endianness=big', ' zoned=no'])}`,
+      `delete ${n}${z.pick(['', ' force'])}`, `detach ${n}`, `attach ${n}`,
+    ]);
+  }
   const name = z.pick(['fz1', 'fz2', 'fz3', 'fz1', 'nvme0n1', 'nope', '', '..', 'ctl', 'a/b', 'x.zones', 'n'.repeat(70), z.junk(4)]);
   const verb = z.chance(0.9) ? z.pick(SUBSYSTEM_VERBS) : z.junk(1 + z.int(6));
   const words = [verb];

@@ -21,6 +21,7 @@ import type { Logger } from '../../log.js';
 import type { BackendMountOptions, FuseBackend, MountHandle } from '../backend.js';
 import { FSNAME_PREFIX, findMount } from '../mounts.js';
 import { prepareMountpoint } from '../mountpoint.js';
+import { startUnmountGuard } from '../unmount-guard.js';
 import {
   D, EVT_EXITED, EVT_INIT, FOPEN_DIRECT_IO, FOPEN_PARALLEL_DIRECT_WRITES, Fuse3Session, Op, Reply, WRITE_DATA_OFFSET,
   loadFuse3Addon,
@@ -300,6 +301,7 @@ async function mount(zfs: ZoneFs, mnt: string, storeDir: string, log: Logger, op
   const abs = path.resolve(mnt);
   if (storeDir.includes(',')) throw new Error(`store path ${storeDir} contains a comma, which FUSE option strings cannot carry`);
   prepareMountpoint(abs, log);
+  if (opts.autoUnmount ?? true) startUnmountGuard(abs);
   const o = [`fsname=${FSNAME_PREFIX}${path.resolve(storeDir)}`, 'subtype=zonefuse'];
   // fusermount3's helper removes the mount within a second if the daemon dies (kill -9).
   if (opts.autoUnmount ?? true) o.push('auto_unmount');
