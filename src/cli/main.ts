@@ -2,6 +2,7 @@
  * The zonefuse command line (PRODUCT.md §7). Each subcommand lives in ./commands; this file
  * only declares them. Failures print one line `zonefuse: …` and exit non-zero.
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parseCount, parsePort, parseSize } from './args.js';
 import { LOG_LEVELS } from '../log.js';
@@ -24,12 +25,15 @@ import {
   zrwaFlushCommand, excursionCommand, clockCommand, eventsCommand,
 } from './commands/device.js';
 
+/** The version users installed: package.json beside dist/ (checkout) or in the package. */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('zonefuse');
   program
     .enablePositionalOptions()
     .description('Emulated NVMe zoned namespaces (ZNS) over FUSE, with persistent zone state')
-    .version('0.1.0')
+    .version(PACKAGE_VERSION)
     .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `zonefuse: ${str.slice(7)}` : str) });
 
   program

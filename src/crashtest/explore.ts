@@ -6,7 +6,8 @@
  * previous one lost, or all of it kept), right after every zone command (durable at once), and
  * the end. Sampled states: a random point with a random per-zone prefix (prefix:SEED). Two
  * states with the same zones, data and last mark are one state; the first found keeps its id
- * (boundaries before samples, samples in the order drawn).
+ * (boundaries before samples, samples in the order drawn). When --max-states is smaller than the
+ * boundaries, a quarter of it still goes to sampled states and the boundaries are spread evenly.
  */
 import { LOSS_ALL, LOSS_NONE, LossPolicy } from '../engine/loss-policy.js';
 import { TraceOp } from '../store/trace.js';
@@ -112,11 +113,13 @@ export function planStates(model: TraceModel, opts: { seed: number; maxStates: n
   let uBounds = unique.filter((c) => c.kind === 'boundary');
   const uSamples = unique.filter((c) => c.kind === 'sampled');
   let left = 0;
-  if (uBounds.length > max) {
-    // Too many boundaries for --max-states: an even spread over the trace, always the ends.
-    left = uBounds.length - max;
+  // Too many boundaries for --max-states: a quarter goes to sampled states all the same, the
+  // rest to an even spread of boundaries over the trace (both ends included).
+  const room = uSamples.length > 0 ? max - Math.min(uSamples.length, Math.floor(max / 4)) : max;
+  if (uBounds.length > room) {
+    left = uBounds.length - room;
     const pick: Candidate[] = [];
-    for (let i = 0; i < max; i++) pick.push(uBounds[max === 1 ? 0 : Math.round((i * (uBounds.length - 1)) / (max - 1))]!);
+    for (let i = 0; i < room; i++) pick.push(uBounds[room === 1 ? 0 : Math.round((i * (uBounds.length - 1)) / (room - 1))]!);
     uBounds = [...new Set(pick)];
   }
   const chosenSamples = uSamples.slice(0, Math.max(0, max - uBounds.length));

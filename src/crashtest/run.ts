@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { LossPolicy, formatLossPolicy } from '../engine/loss-policy.js';
 import { Store, listNamespaces } from '../store/store.js';
+import { StoredNamespace } from '../store/stored-namespace.js';
 import { DEFAULT_TRACE_LIMIT, TraceOp, dataHash, traceFiles } from '../store/trace.js';
 import { findMount } from '../fuse/mounts.js';
 import { readFully } from '../store/io.js';
@@ -119,6 +120,18 @@ function pickNamespace(store: string, ns: string | undefined): string {
   if (names.length === 1) return names[0]!;
   if (names.length === 0) throw new CrashtestError(`store ${store} has no namespaces`);
   throw new CrashtestError(`store ${store} has several namespaces (${names.join(', ')}): choose one with --ns`);
+}
+
+/** Namespace features whose device-side behaviour the trace does not capture yet. */
+function refuseUnmodelled(store: string, name: string): void {
+  let g;
+  try {
+    g = StoredNamespace.peekHeader(store, name).geometry;
+  } catch (e) {
+    throw new CrashtestError((e as Error).message);
+  }
+  const what = [g.zrwas ? 'a ZRWA (--zrwas)' : '', g.rrl || g.frl ? 'reset/finish recommended limits (--rrl/--frl)' : ''].filter(Boolean);
+  if (what.length > 0) throw new CrashtestError(`namespace ${name} has ${what.join(' and ')}: crashtest does not model that yet`);
 }
 
 /** A fresh work directory: an old crashtest one is replaced, anything else is refused. */
@@ -239,6 +252,7 @@ export async function runCrashtest(o: CrashtestOptions): Promise<CrashtestReport
   const store = path.resolve(o.store);
   if (!fs.existsSync(store)) throw new CrashtestError(`store ${store} does not exist`);
   const name = pickNamespace(store, o.ns);
+  refuseUnmodelled(store, name);
   const work = path.resolve(o.work ?? defaultWorkDir(store));
   if (work === store || work.startsWith(store + path.sep)) throw new CrashtestError(`the work directory ${work} must be outside the store`);
   const jobs = Math.max(1, o.jobs);
@@ -434,7 +448,7 @@ export function formatReport(r: CrashtestReport): string {
   const lines = [
     `zonefuse crashtest of ${r.store} (namespace ${r.namespace}), seed ${r.seed}`,
     `workload   ${t.ops} device operations: ${t.writes} writes, ${t.appends} appends, ${t.convWrites} conventional writes, ${t.flushes} flushes, ${t.zoneCommands} zone commands, ${t.marks} marks; ${formatBytes(t.bytesWritten)} written`,
-    `trace      ${formatBytes(t.traceBytes)} of records + ${formatBytes(t.savedBytes)} of saved pre-images (limit ${formatBytes(t.limit)}); ${t.verifiedWrites} writes verified against the final image`,
+    `trace      ${formatBytes(t.traceBytes)} of records + ${formatBytes(t.savedBytes)} of saved data: pre-images, labels (limit ${formatBytes(t.limit)}); ${t.verifiedWrites} writes verified against the final image`,
     `states     ${s.checked} checked of ${s.planned} planned (${s.boundaries} flush boundaries, ${s.sampled} sampled; ${s.duplicates} duplicates skipped` +
       `${s.boundariesLeftOut ? `; ${s.boundariesLeftOut} boundaries left out by --max-states` : ''})${s.notRun ? `; ${s.notRun} not run (time limit)` : ''}`,
     `materialise ${r.materialize.method === 'reflink' ? 'reflink clone of the final image' : 'sparse copy (no reflink on this file system)'}: ` +

@@ -88,14 +88,17 @@ export class WritePlugs {
     this.rearm();
   }
 
-  /** After a write pointer moved: run the held writes that now sit at it. */
+  /**
+   * After a write pointer moved: run the held writes that now sit at it (and, failing at once,
+   * those it has moved past).
+   */
   advance(): void {
     if (this.count === 0) return;
     const e = this.ns.engine;
     for (const [z, list] of this.byZone) {
       while (list.length > 0) {
         const w = list[0]!;
-        if (w.lba !== e.wpOf(z)) break;
+        if (w.lba > e.wpOf(z)) break;
         list.shift();
         this.count--;
         this.finish(w);

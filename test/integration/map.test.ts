@@ -7,7 +7,7 @@
  *     ZONEFUSE_UPDATE_GOLDEN=1 npx vitest run test/integration/map.test.ts
  * and read the diff.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -25,10 +25,21 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...e, TERM: 'xterm-256color', ...extra };
 }
 
-function map(args: string[], extra: Record<string, string>): string {
-  const r = spawnSync(process.execPath, [CLI, 'map', ...args], { encoding: 'utf8', env: env(extra), timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`map failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
+/**
+ * Run a command without blocking this worker's event loop (vitest's RPC with the main process
+ * times out when a test runs synchronous children back to back for long on a loaded machine).
+ */
+function run(cmd: string, args: string[], extra: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8', env: env(extra), timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function map(args: string[], extra: Record<string, string>): Promise<string> {
+  return run(process.execPath, [CLI, 'map', ...args], extra);
 }
 
 /** Compare with (or record) a golden file; escape sequences are shown as \e so the file is readable. */
@@ -49,10 +60,8 @@ function columns(line: string): number {
 }
 
 /** Run a command on a pseudo-terminal of the given size; returns what the terminal received. */
-function onTerminal(cmd: string, cols: number, rows: number, extra: Record<string, string>): string {
-  const r = spawnSync('script', ['-qfec', `stty cols ${cols} rows ${rows}; ${cmd}`, '/dev/null'], { encoding: 'utf8', env: env(extra), timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`${cmd} on a terminal failed (${r.status}): ${r.stdout}${r.stderr}`);
-  return r.stdout.replace(/\r\n/g, '\n');
+async function onTerminal(cmd: string, cols: number, rows: number, extra: Record<string, string>): Promise<string> {
+  return (await run('script', ['-qfec', `stty cols ${cols} rows ${rows}; ${cmd}`, '/dev/null'], extra)).replace(/\r\n/g, '\n');
 }
 
 let fx: Fixture;
@@ -85,14 +94,14 @@ describe('zonefuse map', () => {
 
   it('draws a known layout: plain, 16 colours, 256 colours with the fill level, aggregated', async () => {
     fx = await knownLayout();
-    golden('plain-72', map([fx.mnt], { COLUMNS: '72', NO_COLOR: '1' }), fx.store);
-    golden('colour16-72', map([fx.mnt], { COLUMNS: '72', FORCE_COLOR: '1' }), fx.store);
-    golden('colour256-72', map([fx.mnt], { COLUMNS: '72', FORCE_COLOR: '2', LANG: 'C.UTF-8' }), fx.store);
+    golden('plain-72', await map([fx.mnt], { COLUMNS: '72', NO_COLOR: '1' }), fx.store);
+    golden('colour16-72', await map([fx.mnt], { COLUMNS: '72', FORCE_COLOR: '1' }), fx.store);
+    golden('colour256-72', await map([fx.mnt], { COLUMNS: '72', FORCE_COLOR: '2', LANG: 'C.UTF-8' }), fx.store);
     // 64 zones, 30 cells a row, 9 lines: zones are grouped, and the map says so.
-    golden('aggregated-40x9', map([fx.mnt], { COLUMNS: '40', LINES: '9', NO_COLOR: '1' }), fx.store);
+    golden('aggregated-40x9', await map([fx.mnt], { COLUMNS: '40', LINES: '9', NO_COLOR: '1' }), fx.store);
     // Without a mount the store is read from its files (the shutdown closed the open zones).
     await fx.daemon.stop();
-    golden('store-72', map([fx.store], { COLUMNS: '72', NO_COLOR: '1' }), fx.store);
+    golden('store-72', await map([fx.store], { COLUMNS: '72', NO_COLOR: '1' }), fx.store);
     const w = cli(['map', fx.store, '--watch']);
     expect(w.status).toBe(1);
     expect(w.stderr).toMatch(/^zonefuse: map --watch follows a running device: .* is not mounted\n$/);
@@ -102,10 +111,10 @@ describe('zonefuse map', () => {
     fx = await knownLayout();
     for (const width of [20, 33, 47, 80, 131]) {
       for (const extra of [{ NO_COLOR: '1' }, { FORCE_COLOR: '2', LANG: 'C.UTF-8' }]) {
-        const out = map([fx.mnt], { COLUMNS: String(width), ...extra });
+        const out = await map([fx.mnt], { COLUMNS: String(width), ...extra });
         for (const line of out.trimEnd().split('\n')) expect(columns(line), `${JSON.stringify(line)} at width ${width}`).toBeLessThanOrEqual(width);
       }
-      const tall = map([fx.mnt], { COLUMNS: String(width), LINES: '14', NO_COLOR: '1' });
+      const tall = await map([fx.mnt], { COLUMNS: String(width), LINES: '14', NO_COLOR: '1' });
       if (width >= 47) expect(tall.trimEnd().split('\n').length, `lines at ${width}x14`).toBeLessThanOrEqual(14);
     }
   });
@@ -113,26 +122,26 @@ describe('zonefuse map', () => {
   it('colours only a terminal, and never with NO_COLOR', async () => {
     fx = await knownLayout();
     const cmd = `${process.execPath} ${CLI} map ${fx.mnt}`;
-    const tty = onTerminal(cmd, 72, 40, { LANG: 'C.UTF-8' });
+    const tty = await onTerminal(cmd, 72, 40, { LANG: 'C.UTF-8' });
     expect(tty).toContain('\x1b[38;5;');
     expect(tty).toContain('▄');
     // The same picture, minus the colours and block heights, as piped output shows.
-    const plainTty = onTerminal(cmd, 72, 40, { LANG: 'C.UTF-8', NO_COLOR: '1' });
+    const plainTty = await onTerminal(cmd, 72, 40, { LANG: 'C.UTF-8', NO_COLOR: '1' });
     expect(plainTty).not.toMatch(ESC);
-    expect(plainTty).toBe(map([fx.mnt], { COLUMNS: '72', LINES: '40', LANG: 'C.UTF-8' }));
+    expect(plainTty).toBe(await map([fx.mnt], { COLUMNS: '72', LINES: '40', LANG: 'C.UTF-8' }));
     // A pipe gets plain characters even when the terminal type could do colours.
-    expect(map([fx.mnt], { COLUMNS: '72', LANG: 'C.UTF-8', COLORTERM: 'truecolor' })).not.toMatch(ESC);
+    expect(await map([fx.mnt], { COLUMNS: '72', LANG: 'C.UTF-8', COLORTERM: 'truecolor' })).not.toMatch(ESC);
     // Colour without UTF-8: coloured letters, no block characters.
-    const ascii = onTerminal(cmd, 72, 40, { LANG: 'C' });
+    const ascii = await onTerminal(cmd, 72, 40, { LANG: 'C' });
     expect(ascii).toContain('\x1b[38;5;');
     expect(ascii).not.toContain('▄');
   });
 
-  it('aggregates a large namespace into the screen and says so', () => {
+  it('aggregates a large namespace into the screen and says so', async () => {
     const dir = tmpDir('zonefuse-map-');
     const store = path.join(dir, 'big');
     expect(cli(['create', store, '--size', '40000K', '--zone-size', '4K', '--lba-size', '512', '--conv-zones', '0']).status).toBe(0);
-    const out = map([store], { COLUMNS: '80', LINES: '24', NO_COLOR: '1' });
+    const out = await map([store], { COLUMNS: '80', LINES: '24', NO_COLOR: '1' });
     const lines = out.trimEnd().split('\n');
     expect(lines.length).toBeLessThanOrEqual(24);
     expect(out).toMatch(/^(\d+) zones per cell \(10000 zones in (\d+) cells\)/m);
@@ -140,7 +149,7 @@ describe('zonefuse map', () => {
     expect(Math.ceil(10000 / Number(per))).toBe(Number(cells));
     expect(out).toContain('. empty 10000');
     // Without a height (a pipe into a file or a pager) every zone gets its own cell.
-    expect(map([store], { COLUMNS: '80', NO_COLOR: '1' }).split('\n').filter((l) => /^ *\d+ [.]+$/.test(l)).length).toBe(Math.ceil(10000 / 70));
+    expect((await map([store], { COLUMNS: '80', NO_COLOR: '1' })).split('\n').filter((l) => /^ *\d+ [.]+$/.test(l)).length).toBe(Math.ceil(10000 / 70));
   });
 
   it('--watch follows writes and resets, in a pipe and on a terminal, until SIGINT or q', async () => {

@@ -156,7 +156,7 @@ describe('loss policy at the store level', () => {
     s.ns.close();
   });
 
-  it('prefix:SEED: each zone stops at a write boundary with exactly that prefix of its data, zeros above; each conventional LBA new or old as the seed says', () => {
+  it('prefix:SEED: each zone stops at a write boundary with exactly that prefix of its data, zeros above; each conventional LBA new or old as the seed says', async () => {
     const prefixes = new Map<number, Set<number>>();
     for (let seed = 1; seed <= 24; seed++) {
       const policy: LossPolicy = { kind: 'prefix', seed };
@@ -181,6 +181,7 @@ describe('loss policy at the store level', () => {
       }
       expect(e.stateOf(5)).toBe(ZoneState.EMPTY);
       s.ns.close();
+      await new Promise((r) => setImmediate(r));
     }
     // Over the seeds, zone 2 (4 unflushed writes) kept different prefixes, the shortest and longest among them.
     expect(prefixes.get(2)!.size).toBeGreaterThanOrEqual(3);

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { NativePiece, nativeArtifact } from '../../native/artifacts.js';
 
 export const FUSE3_PIECE: NativePiece = {
-  name: 'fuse3', file: 'zonefuse_fuse3.node', usedFor: 'the libfuse3 backend', buildApt: ['libfuse3-dev', 'pkg-config'],
+  name: 'fuse3', file: 'zonefuse_fuse3.node', usedFor: 'the libfuse3 backend', buildApt: ['libfuse3-dev'],
 };
 
 /** Requests (descriptor field D.OP). Keep in sync with enum zf_op in the C file. */
