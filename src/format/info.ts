@@ -88,7 +88,6 @@ export function deviceInfo(ns: StoredNamespace): InfoEntry[] {
     ['volatile_write_cache', ns.volatileCache ? 'on' : 'off'],
     ['bad_lba_ranges', ns.faults.ranges.length],
     ['random_faults', rnd ? `seed ${rnd.seed}, 1 in ${rnd.writeOneIn} writes, 1 in ${rnd.readOneIn} reads` : 'off'],
-    ['device_time', new Date(ns.deviceTime).toISOString()],
     ['device_clock_offset', ns.info.clockOffset / 1000],
   ];
 }

@@ -23,9 +23,10 @@ const SKIP = new Set(['mount', 'umount', 'unmount', 'crashtest', 'view', 'exec',
 
 interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function runCli(args: string[], ms = 60_000): Promise<Run> {
+/** Runs in `cwd` (a scratch directory: an empty path argument means the current directory). */
+function runCli(args: string[], cwd: string, ms = 60_000): Promise<Run> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -93,6 +94,8 @@ describe.skipIf(process.env.ZONEFUSE_TEST_FUSE === 'libfuse3')('fuzzed CLI', () 
         if (r.status !== 0) throw new Error(r.stderr);
       }
     }
+    const scratch = path.join(dir, 'cwd');
+    fs.mkdirSync(scratch);
     const daemon = new Daemon(served, mnt);
     await daemon.start();
     const targets = (): string[] => [offline, offline, mnt, mnt, served, path.join(dir, 'new-' + z.int(1000)), '/nonexistent', '/etc/passwd', '', z.junk(4), `${offline}/nvme0n1.zmeta`];
@@ -116,7 +119,7 @@ describe.skipIf(process.env.ZONEFUSE_TEST_FUSE === 'libfuse3')('fuzzed CLI', () 
       }
       if (z.chance(0.1)) args.splice(z.int(args.length + 1), 0, z.pick(['--bogus', '-x', value(z)]));
       const before = { offline: storeState(offline), mounted: mountState(mnt) };
-      const r = await runCli(args);
+      const r = await runCli(args, scratch);
       const what = `zonefuse ${JSON.stringify(args)} (seed ${z.seed})`;
       expect(r.signal, `${what}: killed (hung?)`).toBeNull();
       expect([0, 1], `${what}: exit status; stderr: ${r.stderr}`).toContain(r.status);
@@ -132,6 +135,7 @@ describe.skipIf(process.env.ZONEFUSE_TEST_FUSE === 'libfuse3')('fuzzed CLI', () 
       expect(r.stderr, what).not.toMatch(/\n\s+at |TypeError|ReferenceError|Cannot read propert/);
       expect(storeState(offline), `${what}: changed the unmounted store`).toBe(before.offline);
       expect(mountState(mnt), `${what}: changed the mounted store`).toBe(before.mounted);
+      if (listNamespaces(scratch).length === 0) expect(fs.readdirSync(scratch), `${what}: left files in a directory that is no store`).toEqual([]);
     }
     console.log(`CLI fuzz: ${runs} runs: ${ok} succeeded, ${refused} refused`);
     expect(refused).toBeGreaterThan(runs / 4);
@@ -153,7 +157,7 @@ describe.skipIf(process.env.ZONEFUSE_TEST_FUSE === 'libfuse3')('fuzzed CLI', () 
       bad[off] = bad[off]! ^ (1 + z.int(255));
       fs.writeFileSync(meta, bad);
       for (const args of [['info', store], ['check', store], ['report', store]]) {
-        const r = await runCli(args);
+        const r = await runCli(args, path.dirname(store));
         const what = `${args[0]} with byte ${off} flipped (seed ${z.seed})`;
         expect(r.signal, what).toBeNull();
         expect([0, 1], `${what}: ${r.stderr}`).toContain(r.status);

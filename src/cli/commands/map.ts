@@ -18,8 +18,8 @@ export interface MapFlags {
 
 /**
  * How often --watch looks at the header: a change shows within one period plus a read and a
- * redraw. While zones keep changing the pause is at least twice the last poll, so following a
- * large namespace leaves the daemon most of its time.
+ * redraw. While zones keep changing (two polls in a row read records) the pause is at least
+ * twice the last poll, so following a large namespace leaves the daemon most of its time.
  */
 const WATCH_PERIOD_MS = 50;
 
@@ -109,6 +109,7 @@ async function watch(reader: ZoneTableReader, name: string): Promise<void> {
   let frame = '';
   let failure: unknown;
   let pollMs = 0;
+  let streak = 0;
   try {
     for (let table = reader.current; !stopped;) {
       if (table || resized) {
@@ -124,12 +125,13 @@ async function watch(reader: ZoneTableReader, name: string): Promise<void> {
       }
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, Math.max(WATCH_PERIOD_MS, 2 * pollMs));
+        setTimeout(resolve, streak >= 2 ? Math.max(WATCH_PERIOD_MS, 2 * pollMs) : WATCH_PERIOD_MS);
       });
       wake = undefined;
       const t0 = performance.now();
       if (!stopped) table = await reader.poll();
       pollMs = performance.now() - t0;
+      streak = table ? streak + 1 : 0;
     }
   } catch (e) {
     failure = e;

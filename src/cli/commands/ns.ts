@@ -1,7 +1,7 @@
 /** Namespace management of a store: list, attach, detach, delete (create is `zonefuse create`). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store, listNamespaces } from '../../store/store.js';
+import { Store, StoreError, listNamespaces } from '../../store/store.js';
 import { StoredNamespace } from '../../store/stored-namespace.js';
 import { Flag } from '../../store/format.js';
 import { formatSubsystemInfo } from '../../format/info.js';
@@ -34,6 +34,8 @@ export function nsActionCommand(action: 'attach' | 'detach' | 'delete', target: 
   if (t.mount) {
     sendToSubsystem(t.mount.mountpoint, line);
   } else {
+    // Before opening (which takes the lock, a file): a directory that is no store stays as it was.
+    if (!listNamespaces(t.storeDir).includes(name)) throw new StoreError(`store ${t.storeDir} has no namespace ${name}`, 'ENOENT');
     const store = Store.open(t.storeDir, { command: `zonefuse ns ${line}` });
     try {
       if (action === 'attach') store.attach(name);
