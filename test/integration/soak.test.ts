@@ -51,7 +51,7 @@ interface Zone {
   durLo: number; durHi: number;
   chunks: Chunk[];
 }
-interface Intent { n: number; op: string; ns: string; zone: number; off?: number; nlb?: number; seed?: number; verb?: string }
+interface Intent { n: number; op: string; ns: string; zone: number; off?: number; nlb?: number; seed?: number; verb?: string; tail?: number }
 /** The one operation per worker whose effect a SIGKILL left open. */
 interface Pending { intent: Intent; bytes: number }
 
@@ -91,7 +91,9 @@ class Model {
       if (off !== z.wp && i.op !== 'append') this.violation(`${key(i.ns, i.zone)}: op ${i.n} wrote at ${off}, the model's write pointer is ${z.wp}`);
       if (bytes % LBA !== 0) this.violation(`${key(i.ns, i.zone)}: op ${i.n} acknowledged ${bytes} bytes, not whole LBAs`);
       if (z.state === 'fu') this.violation(`${key(i.ns, i.zone)}: op ${i.n} wrote ${bytes} bytes into a Full zone`);
-      z.chunks.push({ off: z.wp, len: bytes, seed: i.seed!, data: pattern(i.seed!, bytes / LBA, LBA) });
+      const data = pattern(i.seed!, bytes / LBA, LBA);
+      if (i.tail) data.fill(0, bytes - LBA + i.tail);
+      z.chunks.push({ off: z.wp, len: bytes, seed: i.seed!, data });
       z.wp += bytes;
       if (!z.cache) z.durLo = z.durHi = z.wp;
       z.state = z.wp === ZONE ? 'fu' : z.state === 'oe' ? 'oe' : 'oi';
@@ -209,6 +211,8 @@ function consume(m: Model, w: Worker, crashed: boolean): Pending | undefined {
     const [tag, , errnoOrBytes, maybeBytes] = line.split(' ');
     const ok = tag === 'A';
     const bytes = Number(ok ? errnoOrBytes : maybeBytes);
+    // A: the last LBA holds only `tail` bytes of the write, zero-padded when its handle closed.
+    if (ok && Number(maybeBytes ?? 0) > 0) open = open && { ...open, tail: Number(maybeBytes) };
     const errno = ok ? '' : errnoOrBytes!;
     if (!open) continue;
     // After the daemon died, the first failure with a lost connection may have taken effect.
