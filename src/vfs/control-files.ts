@@ -6,43 +6,26 @@ import { Rejection } from '../engine/status.js';
 import { reportBuffer } from '../format/report.js';
 import { deviceInfo, formatInfo, namespaceInfo } from '../format/info.js';
 import { ControlCommand, CommandSyntaxError, ctlLines, executeCommand, formatCommand, parseCommand } from '../control/commands.js';
-import { Attr, Owner, fileAttr } from './attr.js';
-import { Handle, Node, openControl, readSnapshot } from './node.js';
+import { Owner } from './attr.js';
+import { Node } from './node.js';
+import { GeneratedFile } from './generated-file.js';
 import { MountedNamespace } from './mounted-namespace.js';
 import { E } from './errno.js';
 
 export const CONTROL_FILES = ['info', 'report', 'report.json', 'ctl', 'errors', 'faults'] as const;
 export type ControlName = (typeof CONTROL_FILES)[number];
 
-export class ControlFile implements Node {
-  readonly holdsData = false;
-
-  constructor(private readonly owner: Owner, readonly m: MountedNamespace, readonly name: ControlName) {}
-
-  attr(): Attr {
-    // Generated on read, like procfs: the size is not known in advance.
-    return fileAttr(this.owner, this.name === 'ctl' ? 0o200 : 0o444, 0, 0, 4096, this.m.mtime);
+export class ControlFile extends GeneratedFile implements Node {
+  constructor(owner: Owner, readonly m: MountedNamespace, override readonly name: ControlName) {
+    super(owner, name);
   }
 
-  open(h: Handle): number {
-    return openControl(h, this.name === 'ctl', this);
+  protected mtime(): number {
+    return this.m.mtime;
   }
 
-  readdir(): number {
-    return -E.ENOTDIR;
-  }
-
-  read(h: Handle, buf: Buffer, len: number, pos: number): number {
-    return readSnapshot(h, buf, len, pos);
-  }
-
-  write(_h: Handle, buf: Buffer, len: number): number {
-    return this.name === 'ctl' ? writeCtl(this.m, buf, len) : -E.EBADF;
-  }
-
-  /** `echo cmd > ctl` opens with O_TRUNC; there is nothing to truncate. */
-  truncate(): number {
-    return this.name === 'ctl' ? 0 : -E.EACCES;
+  protected writeCommands(buf: Buffer, len: number): number {
+    return writeCtl(this.m, buf, len);
   }
 
   snapshot(): string | Buffer {

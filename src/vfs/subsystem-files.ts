@@ -11,8 +11,9 @@ import { GeometryError } from '../engine/geometry.js';
 import { formatSubsystemInfo } from '../format/info.js';
 import { Logger } from '../log.js';
 import { ErrorLog } from './error-log.js';
-import { Attr, Owner, fileAttr } from './attr.js';
-import { Handle, Node, openControl, readSnapshot } from './node.js';
+import { Owner } from './attr.js';
+import { Node } from './node.js';
+import { GeneratedFile } from './generated-file.js';
 import { E, errnoName } from './errno.js';
 
 /** Top-level (subsystem) control files. */
@@ -107,35 +108,19 @@ export class Subsystem {
   }
 }
 
-export class SubsystemFile implements Node {
+export class SubsystemFile extends GeneratedFile implements Node {
   readonly m = undefined;
-  readonly holdsData = false;
 
-  constructor(private readonly owner: Owner, private readonly subsystem: Subsystem, readonly name: SubsystemName) {}
-
-  attr(): Attr {
-    return fileAttr(this.owner, this.name === 'ctl' ? 0o200 : 0o444, 0, 0, 4096, this.owner.mountTime);
+  constructor(owner: Owner, private readonly subsystem: Subsystem, override readonly name: SubsystemName) {
+    super(owner, name);
   }
 
-  open(h: Handle): number {
-    return openControl(h, this.name === 'ctl', this);
+  protected mtime(): number {
+    return this.owner.mountTime;
   }
 
-  readdir(): number {
-    return -E.ENOTDIR;
-  }
-
-  read(h: Handle, buf: Buffer, len: number, pos: number): number {
-    return readSnapshot(h, buf, len, pos);
-  }
-
-  write(_h: Handle, buf: Buffer, len: number): number {
-    return this.name === 'ctl' ? this.subsystem.writeCtl(buf, len) : -E.EBADF;
-  }
-
-  /** `echo cmd > ctl` opens with O_TRUNC; there is nothing to truncate. */
-  truncate(): number {
-    return this.name === 'ctl' ? 0 : -E.EACCES;
+  protected writeCommands(buf: Buffer, len: number): number {
+    return this.subsystem.writeCtl(buf, len);
   }
 
   snapshot(): string {
