@@ -10,10 +10,13 @@ import { NamespaceCore } from './namespace-core.js';
  * Persist the zones the engine changed in its last operation; roll back on failure.
  * `durable`: the operation is durable at once (zone management), so the zones' durable write
  * pointers follow; otherwise (writes) only when the volatile cache is off.
+ * `named`: the zone a durable command named; it is settled even when the command changed nothing
+ * in it (open of an explicitly opened zone, finish of a Full zone), since it holds cached writes.
  */
-export function commitLastChanges(ns: NamespaceCore, writeExt = false, durable = false): number[] {
+export function commitLastChanges(ns: NamespaceCore, writeExt = false, durable = false, named?: number): number[] {
   const { engine, cache } = ns;
-  const changed = engine.lastChanges();
+  let changed = engine.lastChanges();
+  if (durable && named !== undefined && cache.dirty.has(named) && !changed.includes(named)) changed = [...changed, named];
   if (changed.length === 0) return changed;
   // (One zone per write: keep the rollback copy out of an array on that path.)
   const before0 = cache.durable[changed[0]!]!;

@@ -16,7 +16,7 @@ export function manage(ns: NamespaceCore, cmd: ZoneCommand, zone: number | 'all'
   const before = ns.trace && cmd === 'reset' ? dataEnds(ns) : undefined;
   const r = ns.engine.manage(cmd, zone, opts);
   if (r) return r;
-  const changed = commitLastChanges(ns, false, true);
+  const changed = commitLastChanges(ns, false, true, zone === 'all' ? undefined : zone);
   if (before) traceDiscarded(ns, changed, before);
   ns.trace?.manage(cmd, zone);
   if (cmd === 'reset') ns.reclaimer.punchZones(changed);
@@ -28,7 +28,7 @@ export function zrwaFlush(ns: NamespaceCore, zone: number, lba: number): Rejecti
   settleOverwrites(ns, zone);
   const r = ns.engine.zrwaFlush(zone, lba);
   if (r) return r;
-  commitLastChanges(ns, false, true);
+  commitLastChanges(ns, false, true, zone);
   return undefined;
 }
 

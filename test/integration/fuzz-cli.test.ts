@@ -73,10 +73,15 @@ function leaves(cmd: Command, prefix: string[] = []): { names: string[]; cmd: Co
   return out;
 }
 
+/** Hostile text for an argument: anything but NUL, which no exec(2) argument can carry. */
+function argJunk(z: Fuzz, n: number): string {
+  return z.junk(n).replace(/\0/g, '\\0');
+}
+
 function value(z: Fuzz): string {
   return z.pick(['0', '1', '3', '15', '16', '512', '4K', '1M', '3M', '64M', '1G', '1P', '-1', '1.5', 'x', '', 'all', 'on', 'off',
     'nvme0n1', 'plain', 'json', 'nvme', 'blkzone', 'ocssd', 'full', 'empty', 'little', 'big', 'read', 'write', 'reset', 'finish',
-    z.junk(1 + z.int(5)), '9'.repeat(30), '--', '-h']);
+    argJunk(z, 1 + z.int(5)), '9'.repeat(30), '--', '-h']);
 }
 
 // The CLI and the store are the same whichever FUSE backend serves: fuzzed in the first pass of
@@ -98,50 +103,53 @@ describe.skipIf(process.env.ZONEFUSE_TEST_FUSE === 'libfuse3')('fuzzed CLI', () 
     fs.mkdirSync(scratch);
     const daemon = new Daemon(served, mnt);
     await daemon.start();
-    const targets = (): string[] => [offline, offline, mnt, mnt, served, path.join(dir, 'new-' + z.int(1000)), '/nonexistent', '/etc/passwd', '', z.junk(4), `${offline}/nvme0n1.zmeta`];
-    const commands = leaves(buildProgram());
-    expect(commands.length).toBeGreaterThan(10);
-    const runs = Math.round(100 * FUZZ_SCALE);
-    let ok = 0;
-    let refused = 0;
-    for (let i = 0; i < runs; i++) {
-      const { names, cmd } = z.pick(commands);
-      const args = [...names];
-      for (const a of cmd.registeredArguments) {
-        if (!a.required && z.chance(0.5)) continue;
-        args.push(z.chance(0.6) && /store|target|mountpoint|dir/.test(a.name()) ? z.pick(targets()) : value(z));
-        if (a.variadic && z.chance(0.3)) args.push(value(z));
+    try {
+      const targets = (): string[] => [offline, offline, mnt, mnt, served, path.join(dir, 'new-' + z.int(1000)), '/nonexistent', '/etc/passwd', '', argJunk(z, 4), `${offline}/nvme0n1.zmeta`];
+      const commands = leaves(buildProgram());
+      expect(commands.length).toBeGreaterThan(10);
+      const runs = Math.round(100 * FUZZ_SCALE);
+      let ok = 0;
+      let refused = 0;
+      for (let i = 0; i < runs; i++) {
+        const { names, cmd } = z.pick(commands);
+        const args = [...names];
+        for (const a of cmd.registeredArguments) {
+          if (!a.required && z.chance(0.5)) continue;
+          args.push(z.chance(0.6) && /store|target|mountpoint|dir/.test(a.name()) ? z.pick(targets()) : value(z));
+          if (a.variadic && z.chance(0.3)) args.push(value(z));
+        }
+        for (const o of cmd.options) {
+          if (o.long === '--watch' || !z.chance(0.3)) continue;
+          args.push(o.long!);
+          if (o.required || o.optional) args.push(value(z));
+        }
+        if (z.chance(0.1)) args.splice(z.int(args.length + 1), 0, z.pick(['--bogus', '-x', value(z)]));
+        // A command that succeeds may write files the user named (a --json PATH, say): compare the
+        // scratch directory per command instead of expecting it empty.
+        const before = { offline: storeState(offline), mounted: mountState(mnt), scratch: fs.readdirSync(scratch).sort() };
+        const r = await runCli(args, scratch);
+        const what = `zonefuse ${JSON.stringify(args)} (seed ${z.seed})`;
+        expect(r.signal, `${what}: killed (hung?)`).toBeNull();
+        expect([0, 1], `${what}: exit status; stderr: ${r.stderr}`).toContain(r.status);
+        expect(daemon.exitCode, `${what}: the daemon died`).toBeNull();
+        if (r.status === 0) {
+          ok++;
+          continue;
+        }
+        refused++;
+        const lines = r.stderr.trimEnd().split('\n');
+        expect(lines, `${what}: one line`).toHaveLength(1);
+        expect(lines[0], what).toMatch(/^zonefuse: \S/);
+        expect(r.stderr, what).not.toMatch(/\n\s+at |TypeError|ReferenceError|Cannot read propert/);
+        expect(storeState(offline), `${what}: changed the unmounted store`).toBe(before.offline);
+        expect(mountState(mnt), `${what}: changed the mounted store`).toBe(before.mounted);
+        if (listNamespaces(scratch).length === 0) expect(fs.readdirSync(scratch).sort(), `${what}: left files in a directory that is no store`).toEqual(before.scratch);
       }
-      for (const o of cmd.options) {
-        if (o.long === '--watch' || !z.chance(0.3)) continue;
-        args.push(o.long!);
-        if (o.required || o.optional) args.push(value(z));
-      }
-      if (z.chance(0.1)) args.splice(z.int(args.length + 1), 0, z.pick(['--bogus', '-x', value(z)]));
-      // A command that succeeds may write files the user named (a --json PATH, say): compare the
-      // scratch directory per command instead of expecting it empty.
-      const before = { offline: storeState(offline), mounted: mountState(mnt), scratch: fs.readdirSync(scratch).sort() };
-      const r = await runCli(args, scratch);
-      const what = `zonefuse ${JSON.stringify(args)} (seed ${z.seed})`;
-      expect(r.signal, `${what}: killed (hung?)`).toBeNull();
-      expect([0, 1], `${what}: exit status; stderr: ${r.stderr}`).toContain(r.status);
-      expect(daemon.exitCode, `${what}: the daemon died`).toBeNull();
-      if (r.status === 0) {
-        ok++;
-        continue;
-      }
-      refused++;
-      const lines = r.stderr.trimEnd().split('\n');
-      expect(lines, `${what}: one line`).toHaveLength(1);
-      expect(lines[0], what).toMatch(/^zonefuse: \S/);
-      expect(r.stderr, what).not.toMatch(/\n\s+at |TypeError|ReferenceError|Cannot read propert/);
-      expect(storeState(offline), `${what}: changed the unmounted store`).toBe(before.offline);
-      expect(mountState(mnt), `${what}: changed the mounted store`).toBe(before.mounted);
-      if (listNamespaces(scratch).length === 0) expect(fs.readdirSync(scratch).sort(), `${what}: left files in a directory that is no store`).toEqual(before.scratch);
+      console.log(`CLI fuzz: ${runs} runs: ${ok} succeeded, ${refused} refused`);
+      expect(refused).toBeGreaterThan(runs / 4);
+    } finally {
+      await daemon.stop();
     }
-    console.log(`CLI fuzz: ${runs} runs: ${ok} succeeded, ${refused} refused`);
-    expect(refused).toBeGreaterThan(runs / 4);
-    await daemon.stop();
   });
 
   it('info and check on a sidecar with a flipped byte: one line, never a stack trace', { timeout: 900_000 }, async () => {

@@ -18,6 +18,7 @@
  * Needs root (tmpfs).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChildProcess, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -61,6 +62,8 @@ class Model {
   readonly zones = new Map<string, Zone>();
   readonly violations: string[] = [];
   ops = 0;
+  /** The epoch being checked (named in violations). */
+  epoch = 0;
   refused = 0;
   enospc = 0;
 
@@ -284,7 +287,7 @@ function verify(m: Model, mnt: string, event: Event, pending: Pending[], onlyNs?
     const r = reports.get(z.ns)![z.zone]!;
     const state = REPORT_STATE[r.state];
     const wpBytes = state === 'fu' ? ZONE : (r.wp! - r.start) * LBA;
-    const where = `${key(z.ns, z.zone)} after ${event}`;
+    const where = `${key(z.ns, z.zone)} after ${event} (epoch ${m.epoch})`;
     const p = pending.find((x) => x.intent.ns === z.ns && x.intent.zone === z.zone);
     // Candidate models: as acknowledged, and (a crash's open operation) with it applied.
     const candidates: Zone[] = [{ ...z, chunks: [...z.chunks] }];
@@ -373,6 +376,7 @@ describe.skipIf(!isRoot)('randomized soak', () => {
       try {
         while (Date.now() < end) {
           counts.epochs++;
+          m.epoch = counts.epochs;
           const t0 = Date.now();
           const opsBefore = m.ops;
           const workers = Array.from({ length: WORKERS }, (_, k) => startWorker(mnt, int(2 ** 31), all.filter((_z, i) => i % WORKERS === k)));
@@ -435,6 +439,12 @@ describe.skipIf(!isRoot)('randomized soak', () => {
       if (internal.length > 0) m.violation(`daemon log has ${internal.length} internal errors or stack traces: ${internal[0]!.slice(0, 300)}`);
       const check = cli(['check', store]);
       if (check.status !== 0) m.violation(`zonefuse check: ${check.stdout}${check.stderr}`);
+      if (m.violations.length > 0) {
+        // Keep the daemon's log for the post-mortem (the tmpfs goes with the test).
+        const kept = path.join(os.tmpdir(), `zonefuse-soak-${SEED}-${process.pid}.log`);
+        fs.copyFileSync(logFile, kept);
+        console.log(`soak: daemon log kept in ${kept}`);
+      }
     });
     console.log(`soak: seed ${SEED}: ${m.ops} ops (${m.refused} refused, ${m.enospc} ENOSPC), ${counts.epochs} epochs, ` +
       `${counts.restarts} restarts (${counts.kills} SIGKILL), ${counts.powerCycles} power cycles, ${counts.detaches} detach/attach, ` +

@@ -66,6 +66,25 @@ describe('volatile write cache', () => {
     ns.close();
   });
 
+  it('an accepted zone management command that changes no state still makes the zone’s cached writes durable', () => {
+    // Open of an explicitly opened zone and finish of a Full zone are accepted and change no
+    // state; they are still zone management commands, durable with what the zone holds.
+    const { ns } = fresh();
+    const zl = ns.engine.zoneLbas;
+    expect(ns.manage('open', 1)).toBeUndefined();
+    ns.write(zl, blk(1, 3), 0, 3 * L);
+    expect(ns.manage('open', 1)).toBeUndefined();
+    ns.write(2 * zl, blk(2, zl), 0, zl * L); // fills zone 2 (cached)
+    expect(ns.engine.stateOf(2)).toBe(ZoneState.FULL);
+    expect(ns.manage('finish', 2)).toBeUndefined();
+    ns.powerCycle('power-loss');
+    expect(ns.engine.wpOf(1)).toBe(zl + 3);
+    expect(readLbas(ns, zl, 3).every((b) => b === 1)).toBe(true);
+    expect(ns.engine.stateOf(2)).toBe(ZoneState.FULL);
+    expect(readLbas(ns, 2 * zl, zl).every((b) => b === 2)).toBe(true);
+    ns.close();
+  });
+
   it('a zone filled by lost writes comes back Closed, and the controller finishes zones beyond the active limit (ZFC)', () => {
     const { ns } = fresh({ ...GEO, maxOpen: 2, maxActive: 2 });
     const zl = ns.engine.zoneLbas;
