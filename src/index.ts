@@ -28,9 +28,11 @@ export type { ServeOptions, ServedStore } from './fuse/serve-store.js';
 export { BACKEND_NAMES } from './fuse/backend.js';
 export type { BackendName } from './fuse/backend.js';
 export {
-  decodeZonesBin, decodeZonesBinHeader, decodeZoneRecord, ZonesBinError, ZoneRecordFlag, zonesBinSize,
-  ZONES_BIN_HEADER_SIZE, ZONES_BIN_RECORD_SIZE, type ZonesBinHeader, type ZoneRecord,
+  decodeZonesBin, decodeZonesBinHeader, decodeZoneRecord, ZonesBinError, ZoneRecordFlag, ZonesBinFlag, zonesBinSize,
+  generationEpoch, generationCount, ZONES_BIN_HEADER_SIZE, ZONES_BIN_RECORD_SIZE, type ZonesBinHeader, type ZoneRecord,
 } from './format/zones-bin.js';
+export { decodeChangesBin, runsSince, type ChangesBin, type ChangesBinHeader, type ZoneRun } from './format/changes-bin.js';
+export { ZoneTable, ZoneTableReader, type ZoneReadStats } from './client/zone-table.js';
 
 export interface OpenDeviceOptions {
   /** Open a store directory in-process (engine + store, no FUSE) instead of a mounted namespace. */

@@ -23,7 +23,11 @@
 /* A major number no Linux driver registers (block majors stop at 511; dynamic ones at 254). */
 #define ZF_MAJOR 511u
 
-/* The zones.bin header (docs/zones-bin.md), decoded. */
+/*
+ * The zones.bin header (docs/zones-bin.md), decoded. The library answers from the live file on
+ * every call, so it has no use for the change tracking (flag CHANGE_SEQ, record bytes 44-47,
+ * changes.bin) that followers of the file use; it ignores those bytes, as version 1 allows.
+ */
 struct zf_header {
 	uint32_t nr_zones;
 	uint32_t lba_size;

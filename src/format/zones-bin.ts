@@ -3,7 +3,9 @@
  * geometry, limits, live counts and a generation number, then one 48-byte little-endian record
  * per zone. The mount answers any byte range straight from the engine, encoding only the records
  * the range touches, so a client (the preload library, the web view) can read one zone or 100,000
- * without the daemon building the whole file.
+ * without the daemon building the whole file. On a mount (header flag CHANGE_SEQ) every record
+ * carries the sequence number of the zone's latest change, and `changes.bin` (changes-bin.ts)
+ * says which groups of zones changed since a generation, so a follower reads only those records.
  */
 import { ZoneDescriptor, ZonedNamespace } from '../engine/namespace.js';
 import { ZoneState, ZoneType } from '../engine/zone.js';
@@ -18,6 +20,45 @@ export const ZoneRecordFlag = Object.freeze({
   /** A host-aware zone was written away from its write pointer (Linux blk_zone.non_seq). */
   NON_SEQ: 0x01,
 });
+
+/** Bits of the header's flags field (offset 10). */
+export const ZonesBinFlag = Object.freeze({
+  /**
+   * Change tracking: the generation is EPOCH << 32 | COUNT, each record's bytes 44-47 hold the
+   * COUNT just after the zone's latest change in this epoch (0: none), and `changes.bin` beside
+   * the file summarises them per group of zones (docs/zones-bin.md, "Following changes").
+   */
+  CHANGE_SEQ: 0x0001,
+});
+
+/** The generation's halves: a new epoch means "read everything"; the count orders the changes. */
+export function generationEpoch(generation: bigint): number {
+  return Number(BigInt.asUintN(64, generation) >> 32n);
+}
+
+export function generationCount(generation: bigint): number {
+  return Number(BigInt.asUintN(32, generation));
+}
+
+export function makeGeneration(epoch: number, count: number): bigint {
+  return (BigInt(epoch >>> 0) << 32n) | BigInt(count >>> 0);
+}
+
+/**
+ * A mount's change tracking for one namespace (vfs/zone-changes.ts keeps it): which zones
+ * changed in the current epoch, and when.
+ */
+export interface ZoneChangeState {
+  /** High half of the generation: new at every mount and attach, and when the count runs out. */
+  readonly epoch: number;
+  /** Low half: moves with every change (never wraps within an epoch). */
+  readonly count: number;
+  /** Per zone: the count just after its latest change in this epoch; 0 = not changed in it. */
+  readonly zoneSeq: Uint32Array;
+  /** Per group of `groupZones` zones: the highest zoneSeq of its zones. */
+  readonly groupSeq: Uint32Array;
+  readonly groupZones: number;
+}
 
 export interface ZonesBinHeader {
   version: number;
@@ -49,6 +90,8 @@ export interface ZoneRecord {
   lbasWritten: number;
   resets: number;
   finishes: number;
+  /** ZonesBinFlag.CHANGE_SEQ: the generation count just after the zone's latest change (0: none this epoch). */
+  changeSeq: number;
   type: ZoneType;
   state: ZoneState;
   /** NVMe Zone Attributes byte (ZFC 0x01, FZR 0x02, RZR 0x04, ZRWA valid 0x08, ZDEV 0x80). */
@@ -68,10 +111,17 @@ export function zonesBinSize(nrZones: number): number {
   return ZONES_BIN_HEADER_SIZE + ZONES_BIN_RECORD_SIZE * nrZones;
 }
 
-/** What the header needs beyond the engine: the mount's generation number. */
+/** What the file needs beyond the engine: the mount's change tracking. */
 export interface ZonesBinSource {
   readonly engine: ZonedNamespace;
-  readonly generation: bigint;
+  /** A mount's change tracking; without it (a store read from its files) CHANGE_SEQ is clear and every sequence number 0. */
+  readonly changes?: ZoneChangeState;
+  /** The generation to report without change tracking (default 0). */
+  readonly generation?: bigint;
+}
+
+export function zonesBinGeneration(src: ZonesBinSource): bigint {
+  return src.changes ? makeGeneration(src.changes.epoch, src.changes.count) : BigInt.asUintN(64, src.generation ?? 0n);
 }
 
 function encodeHeader(src: ZonesBinSource, out: Buffer): void {
@@ -81,7 +131,7 @@ function encodeHeader(src: ZonesBinSource, out: Buffer): void {
   out.writeUInt16LE(ZONES_BIN_VERSION, 4);
   out.writeUInt16LE(ZONES_BIN_HEADER_SIZE, 6);
   out.writeUInt16LE(ZONES_BIN_RECORD_SIZE, 8);
-  out.writeUInt16LE(0, 10);
+  out.writeUInt16LE(src.changes ? ZonesBinFlag.CHANGE_SEQ : 0, 10);
   out.writeUInt32LE(e.nrZones, 12);
   out.writeUInt32LE(e.lbaSize, 16);
   out.writeUInt32LE(e.maxOpen, 20);
@@ -90,12 +140,12 @@ function encodeHeader(src: ZonesBinSource, out: Buffer): void {
   out.writeUInt32LE(e.activeCount, 32);
   out.writeUInt32LE(e.zaslLbas * e.lbaSize, 36);
   out.writeBigUInt64LE(BigInt(e.zoneLbas), 40);
-  out.writeBigUInt64LE(BigInt.asUintN(64, src.generation), 48);
+  out.writeBigUInt64LE(zonesBinGeneration(src), 48);
   out.writeUInt32LE(e.convZones, 56);
 }
 
-/** Record of a described zone into out[at, at+48). */
-function encodeRecord(d: ZoneDescriptor, out: Buffer, at: number): void {
+/** Record of a described zone into out[at, at+48); `seq`: its change sequence number. */
+function encodeRecord(d: ZoneDescriptor, seq: number, out: Buffer, at: number): void {
   let wp = d.wp;
   if (d.type === ZoneType.CONVENTIONAL) wp = d.zslba;
   else if (d.state === ZoneState.FULL) wp = d.zslba + d.zcap;
@@ -114,7 +164,7 @@ function encodeRecord(d: ZoneDescriptor, out: Buffer, at: number): void {
   out[at + 41] = d.state;
   out[at + 42] = d.attrs;
   out[at + 43] = d.nonSeq ? ZoneRecordFlag.NON_SEQ : 0;
-  out.writeUInt32LE(0, at + 44);
+  out.writeUInt32LE(seq, at + 44);
 }
 
 /**
@@ -137,15 +187,16 @@ export function readZonesBin(src: ZonesBinSource, buf: Buffer, len: number, pos:
   const first = Math.floor(recPos / ZONES_BIN_RECORD_SIZE);
   const last = Math.floor((recPos + (n - done) - 1) / ZONES_BIN_RECORD_SIZE);
   const d = {} as ZoneDescriptor;
+  const seqs = src.changes?.zoneSeq;
   const skip = recPos - first * ZONES_BIN_RECORD_SIZE;
   const aligned = skip === 0 && (n - done) % ZONES_BIN_RECORD_SIZE === 0;
   if (aligned) {
     // The common case (whole records): encode in place.
-    for (let z = first; z <= last; z++, done += ZONES_BIN_RECORD_SIZE) encodeRecord(e.describeInto(z, d), buf, done);
+    for (let z = first; z <= last; z++, done += ZONES_BIN_RECORD_SIZE) encodeRecord(e.describeInto(z, d), seqs ? seqs[z]! : 0, buf, done);
     return n;
   }
   const tmp = Buffer.allocUnsafe((last - first + 1) * ZONES_BIN_RECORD_SIZE);
-  for (let z = first; z <= last; z++) encodeRecord(e.describeInto(z, d), tmp, (z - first) * ZONES_BIN_RECORD_SIZE);
+  for (let z = first; z <= last; z++) encodeRecord(e.describeInto(z, d), seqs ? seqs[z]! : 0, tmp, (z - first) * ZONES_BIN_RECORD_SIZE);
   tmp.copy(buf, done, skip, skip + (n - done));
   return n;
 }
@@ -205,6 +256,7 @@ export function decodeZoneRecord(buf: Uint8Array, at: number, zone: number, into
   into.lbasWritten = u64(b, at + 24);
   into.resets = b.readUInt32LE(at + 32);
   into.finishes = b.readUInt32LE(at + 36);
+  into.changeSeq = b.readUInt32LE(at + 44);
   into.type = b[at + 40] as ZoneType;
   into.state = b[at + 41] as ZoneState;
   into.attrs = b[at + 42]!;

@@ -48,10 +48,18 @@ export class Sidecar {
     this.extCrcs.delete(z);
   }
 
+  /**
+   * Told the zones of every record write, before it is attempted (the engine has changed them
+   * already; a failed write is rolled back and written again): every change of a zone reaches the
+   * sidecar, so this is how a mount learns exactly which zones changed (zones.bin's CHANGE_SEQ).
+   */
+  recordsListener: ((zones: readonly number[]) => void) | undefined;
+
   /** Write the records of `zones` (and, with `writeExt`, their extension slots first). */
   writeZones(zones: number[], writeExt = false): void {
     if (zones.length === 0) return;
     this.checkWritable();
+    this.recordsListener?.(zones);
     this.beforeWrite?.();
     try {
       this.writeRecords(zones, writeExt);

@@ -277,6 +277,15 @@ export class StoredNamespace {
     this.core.failures.listener = listener;
   }
 
+  /**
+   * Told the zones whose records the store writes, as it writes them: every zone change the
+   * device makes (writes, commands, timers, power events) is among them, so a mount learns from
+   * this exactly which zones changed. One listener (the mount's); undefined removes it.
+   */
+  onZoneRecordsWritten(listener: ((zones: readonly number[]) => void) | undefined): void {
+    this.core.sidecar.recordsListener = listener;
+  }
+
   /** Turn the volatile write cache on or off (turning it off flushes first). */
   setVolatileCache(on: boolean): void {
     power.setVolatileCache(this.core, on);

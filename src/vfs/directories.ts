@@ -8,6 +8,7 @@ import { MountedNamespace } from './mounted-namespace.js';
 import { CONTROL_FILES } from './control-files.js';
 import { EVENTS_FILE } from './events-file.js';
 import { ZONES_BIN } from './zones-bin-file.js';
+import { CHANGES_BIN } from '../format/changes-bin.js';
 import { SUBSYSTEM_FILES } from './subsystem-files.js';
 import { E } from './errno.js';
 
@@ -65,7 +66,7 @@ export class ZoneDir extends Directory {
     const n = this.m.ns.engine.nrZones;
     const names = new Array<string>(n);
     for (let z = 0; z < n; z++) names[z] = String(z);
-    names.push(...CONTROL_FILES, ZONES_BIN, EVENTS_FILE);
+    names.push(...CONTROL_FILES, ZONES_BIN, CHANGES_BIN, EVENTS_FILE);
     return names;
   }
 }

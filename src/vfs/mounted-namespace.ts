@@ -10,6 +10,7 @@ import { ErrorLog } from './error-log.js';
 import { StageHost, StageTable } from './staging.js';
 import { RunWrite, WritePlugs } from './write-order.js';
 import { E, errnoName } from './errno.js';
+import { ZoneChangeTracker } from './zone-changes.js';
 
 export class MountedNamespace implements StageHost {
   readonly errors = new ErrorLog();
@@ -24,8 +25,8 @@ export class MountedNamespace implements StageHost {
   gone = false;
   /** Direct writes held until their zone's write pointer reaches them (write-order.ts). */
   readonly plugs: WritePlugs;
-  /** Counts every change the mount makes to the namespace (zones.bin's generation). */
-  changes = 0;
+  /** Orders every change the mount makes to the namespace: zones.bin's generation and change sequence numbers. */
+  readonly changes: ZoneChangeTracker;
   private readonly debug: boolean;
 
   constructor(readonly name: string, readonly ns: StoredNamespace, now: number, readonly log: Logger, runWrite: RunWrite) {
@@ -33,6 +34,8 @@ export class MountedNamespace implements StageHost {
     this.zoneMtime = new Float64Array(ns.engine.nrZones).fill(now);
     this.mtime = now;
     this.debug = log.isLevelEnabled('debug');
+    this.changes = new ZoneChangeTracker(ns.engine.nrZones);
+    ns.onZoneRecordsWritten((zones) => this.changes.changed(zones));
     ns.onBackgroundFailure((e) => void this.failed(e));
     // The device changes zones on its own (timers, excursions): each change is an events line,
     // and readers of zones.bin and the file times must see it like any other change.
@@ -44,7 +47,7 @@ export class MountedNamespace implements StageHost {
   }
 
   touch(zone: number, now = Date.now()): void {
-    this.changes++;
+    this.changes.bump();
     this.mtime = now;
     if (zone >= 0) this.zoneMtime[zone] = now;
   }

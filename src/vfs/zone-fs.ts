@@ -6,6 +6,7 @@
  *   /NAME.zones/N      zone files: zonefs semantics (zone-file.ts, PRODUCT.md §5)
  *   /NAME.zones/{info,report,report.json,ctl,errors,faults}   control files (control-files.ts, §3)
  *   /NAME.zones/zones.bin   binary zone report, read live (zones-bin-file.ts, docs/zones-bin.md)
+ *   /NAME.zones/changes.bin which zones changed since a generation (changes-bin-file.ts)
  *   /NAME.zones/events      the device's own zone changes, read live (events-file.ts, §10)
  *   /{ctl,info,errors} the subsystem's files (subsystem-files.ts)
  *
@@ -25,6 +26,8 @@ import { ZoneFile } from './zone-file.js';
 import { CONTROL_FILES, ControlFile } from './control-files.js';
 import { EVENTS_FILE, EventsFile } from './events-file.js';
 import { ZONES_BIN, ZonesBinFile } from './zones-bin-file.js';
+import { ChangesBinFile } from './changes-bin-file.js';
+import { CHANGES_BIN } from '../format/changes-bin.js';
 import { SUBSYSTEM_FILES, Subsystem, SubsystemFile } from './subsystem-files.js';
 import { E, O_ACCMODE, O_APPEND, O_DIRECT, O_RDWR, O_WRONLY } from './errno.js';
 import { HeldWrite } from './write-order.js';
@@ -68,6 +71,7 @@ export class ZoneFs {
       this.byPath.set('/' + m.zonesDir, new ZoneDir(this.owner, m));
       for (const c of CONTROL_FILES) this.byPath.set(`/${m.zonesDir}/${c}`, new ControlFile(this.owner, m, c));
       this.byPath.set(`/${m.zonesDir}/${ZONES_BIN}`, new ZonesBinFile(this.owner, m));
+      this.byPath.set(`/${m.zonesDir}/${CHANGES_BIN}`, new ChangesBinFile(this.owner, m));
       this.byPath.set(`/${m.zonesDir}/${EVENTS_FILE}`, new EventsFile(this.owner, m));
     }
   }
@@ -84,6 +88,7 @@ export class ZoneFs {
     this.byPath.delete('/' + m.zonesDir);
     for (const c of CONTROL_FILES) this.byPath.delete(`/${m.zonesDir}/${c}`);
     this.byPath.delete(`/${m.zonesDir}/${ZONES_BIN}`);
+    this.byPath.delete(`/${m.zonesDir}/${CHANGES_BIN}`);
     this.byPath.delete(`/${m.zonesDir}/${EVENTS_FILE}`);
   }
 

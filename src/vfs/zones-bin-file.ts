@@ -3,9 +3,9 @@
  * files it is not a snapshot taken at open: every read is answered from the live engine and
  * encodes only the records it covers, so a client can read one zone of 100,000 for the price of
  * one record, and reading the header again shows whether anything changed (the generation).
+ * Each record carries its zone's change sequence number (MountedNamespace.changes).
  */
-import { randomInt } from 'node:crypto';
-import { readZonesBin, zonesBinSize } from '../format/zones-bin.js';
+import { ZoneChangeState, readZonesBin, zonesBinSize } from '../format/zones-bin.js';
 import { Attr, Owner, fileAttr } from './attr.js';
 import { Handle, Node } from './node.js';
 import { MountedNamespace } from './mounted-namespace.js';
@@ -15,8 +15,6 @@ export const ZONES_BIN = 'zones.bin';
 
 export class ZonesBinFile implements Node {
   readonly holdsData = false;
-  /** High half of the generation: new for every mount (and attach) of the namespace. */
-  private readonly epoch = BigInt(randomInt(1, 0xffffffff)) << 32n;
 
   constructor(private readonly owner: Owner, readonly m: MountedNamespace) {}
 
@@ -24,9 +22,9 @@ export class ZonesBinFile implements Node {
     return this.m.ns.engine;
   }
 
-  /** Changes with every zone change the mount makes (MountedNamespace.touch), power cycles included. */
-  get generation(): bigint {
-    return this.epoch | BigInt(this.m.changes >>> 0);
+  /** The generation and sequence numbers: every change the mount makes, power cycles included. */
+  get changes(): ZoneChangeState {
+    return this.m.changes;
   }
 
   attr(): Attr {

@@ -10,10 +10,11 @@ import { ZoneTable, ZoneTableReader, mountedNamespaces } from '../client/zone-ta
 import { ZoneState } from '../engine/zone.js';
 
 /**
- * Header poll period: a change reaches the page within this plus the read. While zones keep
- * changing (two polls in a row read records), the pause after a poll is at least twice as long
- * as the poll took, so a watcher of a large namespace (100,000 zones: a 4.9 MB read) leaves the
- * daemon at least two thirds of its time; an isolated change is still seen after one period.
+ * Header poll period: a change reaches the page within this plus the read (changes.bin and the
+ * changed groups of records: a few KiB). While zones keep changing (two polls in a row read
+ * records), the pause after a poll is at least twice as long as the poll took, so a watcher that
+ * must read everything (100,000 zones: 4.9 MB, when a quarter of them changed) leaves the daemon
+ * at least two thirds of its time; an isolated change is still seen after one period.
  */
 const ZONES_PERIOD_MS = 50;
 /** errors/events and the list of namespaces change rarely and cost more to read. */

@@ -10,7 +10,7 @@ import { spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Fixture, ROOT, cli, mounted, run } from '../helpers/mount.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { decodeZonesBin, decodeZonesBinHeader, ZoneRecord } from '../../src/format/zones-bin.js';
+import { decodeZonesBin, decodeZonesBinHeader, generationCount, ZoneRecord, ZonesBinFlag } from '../../src/format/zones-bin.js';
 import { ZoneState } from '../../src/engine/zone.js';
 
 const MiB = 1024 * 1024;
@@ -126,6 +126,11 @@ describe('zones.bin control file', () => {
     });
     expect(recs[5]).toMatchObject({ state: ZoneState.FULL, wp: 5 * 1024 + 768 });
     expect(recs[8]!.attrs).toBe(0x04);
+    // Change tracking (docs/zones-bin.md "Following changes"): the zones varied() changed carry a
+    // sequence number, the others 0; the size, and every field above, stay as version 1 had them.
+    expect(header.flags & ZonesBinFlag.CHANGE_SEQ).toBe(ZonesBinFlag.CHANGE_SEQ);
+    expect(recs.flatMap((r) => (r.changeSeq > 0 ? [r.zone] : []))).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(Math.max(...recs.map((r) => r.changeSeq))).toBeLessThanOrEqual(generationCount(header.generation));
     // Any range, read with one pread: one record in the middle.
     const fd = fs.openSync(file, 'r');
     const one = Buffer.alloc(48);
