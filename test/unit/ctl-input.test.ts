@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ctlLines } from '../../src/control/commands.js';
+import { ctlLines, parseCommand } from '../../src/control/commands.js';
 import { GeometryError, MAX_ZONES, resolveGeometry } from '../../src/engine/geometry.js';
 import { explanation } from '../../src/cli/control.js';
 
@@ -14,6 +14,13 @@ describe('ctl writes', () => {
     ]);
     expect(ctlLines(buf, 9)).toEqual([{ line: 'open 1', end: 7 }]);
     expect(ctlLines(Buffer.from('\n \n'), 3)).toEqual([]);
+  });
+});
+
+describe('ctl zone indexes', () => {
+  it('an index out of range is quoted as written, also beyond the precision of a double', () => {
+    expect(() => parseCommand('open 16', 16)).toThrow('zone 16 is out of range (the namespace has 16 zones: 0..15)');
+    expect(() => parseCommand('open 99999999999999999999', 16)).toThrow('zone 99999999999999999999 is out of range');
   });
 });
 
