@@ -389,6 +389,8 @@ static void put_slot(struct session *s, struct slot *sl) {
 
 static void *receive_loop(void *arg) {
   struct session *s = arg;
+  /* Named, so that its CPU time shows apart from the JS thread's (top -H, /proc/PID/task). */
+  pthread_setname_np(pthread_self(), "zf-receive");
   struct pollfd fds[2] = {
     { .fd = fuse_session_fd(s->se), .events = POLLIN },
     { .fd = s->stop_fd, .events = POLLIN },

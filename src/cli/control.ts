@@ -19,8 +19,8 @@ export interface ControlResult {
 }
 
 /**
- * Write `line` to a ctl file; if the daemon refuses it, fail with the errno and the newest line
- * of the `errors` file beside it (where the daemon explains every refusal).
+ * Write `line` to a ctl file; if the daemon refuses it, fail with the errno and the `errors`
+ * line beside it that explains this command (where the daemon explains every refusal).
  */
 export function writeControlFile(dir: string, line: string, label: string): void {
   try {
@@ -28,13 +28,25 @@ export function writeControlFile(dir: string, line: string, label: string): void
   } catch (e) {
     let why = '';
     try {
-      const lines = fs.readFileSync(path.join(dir, 'errors'), 'utf8').trimEnd().split('\n');
-      why = (lines[lines.length - 1] ?? '').replace(/^\S+ /, '');
+      why = explanation(fs.readFileSync(path.join(dir, 'errors'), 'utf8').trimEnd().split('\n'), line).replace(/^\S+ /, '');
     } catch {
       // errors unreadable: the errno alone will do
     }
     throw new CliError(`${label}: ${(e as NodeJS.ErrnoException).code ?? 'error'}${why ? ` (${why})` : ''}`);
   }
+}
+
+/**
+ * The newest `errors` line about command `line`: other processes' refusals may have landed after
+ * it. A device refusal names its zone (`zone=N`), a refused command line is quoted; with neither
+ * found, the newest line.
+ */
+export function explanation(lines: string[], line: string): string {
+  const zone = /^\s*\S+\s+(\d+)\b/.exec(line)?.[1];
+  const verb = line.trim().split(/\s+/)[0] ?? '';
+  const about = (l: string): boolean => l.includes(`"${line.trim()}"`) || (zone !== undefined && l.includes(` zone=${zone} `) && l.includes(verb));
+  for (let i = lines.length - 1; i >= 0; i--) if (about(lines[i]!)) return lines[i]!;
+  return lines[lines.length - 1] ?? '';
 }
 
 /** A namespace command through MNT/NAME.zones/ctl. */

@@ -52,7 +52,7 @@ export function buildProgram(): Command {
     .option('--descr-ext-size <bytes>', 'zone descriptor extension size (multiple of 64)', parseSize)
     .option('--zrwas <bytes>', 'Zone Random Write Area size (0 = no ZRWA; a multiple of the LBA size)', parseSize)
     .option('--zrwafg <bytes>', 'ZRWA flush granularity (default: one LBA; divides --zrwas)', parseSize)
-    .option('--numzrwa <n>', 'ZRWA resources: zones that may hold a ZRWA at once (default: max active, at most that)', parseCount)
+    .option('--numzrwa <n>', 'ZRWA resources: zones that may hold a ZRWA at once (default: max active, or the sequential zones if fewer)', parseCount)
     .option('--rrl <seconds>', 'Reset Recommended Limit: the device sets RZR on zones Full this long (0 = never)', parseCount)
     .option('--frl <seconds>', 'Finish Recommended Limit: the device sets FZR on zones active this long (0 = never)', parseCount)
     .option('--no-cross-read', 'refuse reads that cross a zone boundary')

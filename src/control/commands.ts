@@ -92,7 +92,7 @@ function parseZone(word: string | undefined, nrZones: number, allowAll: boolean,
   }
   if (!/^(0|[1-9][0-9]*)$/.test(word)) throw new CommandSyntaxError(`"${word}" is not a zone index`);
   const z = Number(word);
-  if (z >= nrZones) throw new CommandSyntaxError(`zone ${z} is out of range (the namespace has ${nrZones} zones: 0..${nrZones - 1})`);
+  if (z >= nrZones) throw new CommandSyntaxError(`zone ${word} is out of range (the namespace has ${nrZones} zones: 0..${nrZones - 1})`);
   return z;
 }
 

@@ -126,10 +126,12 @@ export function resolveGeometry(partial: Partial<Geometry> = {}): Geometry {
   }
   if (g.zoned && g.zrwas !== 0) {
     // QEMU's defaults: the flush granularity is one LBA, and every zone that may be active can
-    // hold a ZRWA.
+    // hold a ZRWA (no more than there are sequential zones: the default active limit may exceed
+    // them on a small namespace, and a default must not be refused).
     if (g.zrwafg === 0) g.zrwafg = g.lbaSize;
     if (g.numzrwa === 0 && Number.isSafeInteger(g.capacity / g.zoneSize)) {
-      g.numzrwa = g.maxActive !== 0 ? g.maxActive : Math.max(0, g.capacity / g.zoneSize - g.convZones);
+      const seqZones = Math.max(0, g.capacity / g.zoneSize - g.convZones);
+      g.numzrwa = g.maxActive !== 0 ? Math.min(g.maxActive, seqZones) : seqZones;
     }
   }
   validateGeometry(g);

@@ -20,7 +20,8 @@ export function namespaceNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'the name is empty';
   if (name.length > 63) return `the name is ${name.length} characters long; at most 63 are allowed`;
   if (name.includes('/')) return 'the name contains "/"';
-  if (name === '.' || name === '..' || name.includes('..')) return 'the name contains ".."';
+  if (name === '.' || name === '..') return `"${name}" names a directory`;
+  if (name.includes('..')) return 'the name contains ".."';
   if (!NAME_RE.test(name)) return 'use letters, digits and _ . + - only, not starting with . + or -';
   if (name.endsWith('.zones') || name.endsWith(META_SUFFIX) || name.endsWith(DATA_SUFFIX) || name.endsWith('.tmp')) {
     return 'the name must not end in .zones, .zmeta, .data or .tmp';

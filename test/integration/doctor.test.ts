@@ -58,6 +58,13 @@ describe('zonefuse doctor', () => {
     expect(fs.readFileSync('/proc/mounts', 'utf8')).not.toMatch(/zonefuse-doctor/);
   });
 
+  it('finds what it checks without PATH (the standard directories are searched; the library is probed with node itself)', () => {
+    const r = spawnSync(process.execPath, [CLI, 'doctor', '--no-probe'], { encoding: 'utf8', env: { ...process.env, PATH: tmpDir('zonefuse-doctor-path-') } });
+    expect(r.status).toBe(0);
+    expect(line(r.stdout, 'preload library')).toMatch(/^ok +preload library: \/.*libzonefuse-preload\.so preloads$/);
+    for (const subject of ['fusermount', 'blkzone', 'fio', 'zbd']) expect(line(r.stdout, subject)).toMatch(/^ok /);
+  });
+
   it('without the probe, says the kernel features are judged by the release', () => {
     const r = spawnSync(process.execPath, [CLI, 'doctor', '--no-probe'], { encoding: 'utf8' });
     expect(r.status).toBe(0);

@@ -15,6 +15,8 @@
  *
  * Time-bounded: ZONEFUSE_SOAK_SECONDS (default 60; `npm test` runs it once per FUSE backend).
  * Replay: ZONEFUSE_SOAK_SEED=<printed seed> (the workers' timing still varies from run to run).
+ * Post-mortem: ZONEFUSE_SOAK_DEBUG=1 logs every daemon write (debug level) and keeps every
+ * worker's protocol lines in /tmp/soak-debug-SEED/; the daemon's log is kept on any violation.
  * Needs root (tmpfs).
  */
 import * as fs from 'node:fs';
@@ -153,7 +155,7 @@ interface Daemon { proc?: ChildProcess; exited: boolean; log: string }
 async function startDaemon(store: string, mnt: string, logFile: string): Promise<Daemon> {
   const log = fs.openSync(logFile, 'a');
   const fuse = TEST_FUSE ? ['--fuse', TEST_FUSE] : [];
-  const proc = spawn(process.execPath, [CLI, 'mount', store, mnt, '--log-level', 'info', ...fuse], { stdio: ['ignore', 'ignore', log] });
+  const proc = spawn(process.execPath, [CLI, 'mount', store, mnt, '--log-level', process.env.ZONEFUSE_SOAK_DEBUG ? 'debug' : 'info', ...fuse], { stdio: ['ignore', 'ignore', log] });
   fs.closeSync(log);
   const d: Daemon = { proc, exited: false, log: logFile };
   proc.on('exit', () => (d.exited = true));
@@ -203,6 +205,11 @@ function startWorker(mnt: string, seed: number, owned: Zone[]): Worker {
 
 /** Feed a worker's lines to the model; returns the operation a crash left open, if any. */
 function consume(m: Model, w: Worker, crashed: boolean): Pending | undefined {
+  if (process.env.ZONEFUSE_SOAK_DEBUG) {
+    const d = `/tmp/soak-debug-${SEED}`;
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(`${d}/epoch-${m.epoch}-pid-${w.proc.pid}.txt`, w.lines.join('\n') + '\n');
+  }
   let open: Intent | undefined;
   let pending: Pending | undefined;
   for (const line of w.lines) {
@@ -220,6 +227,9 @@ function consume(m: Model, w: Worker, crashed: boolean): Pending | undefined {
     if (!open) continue;
     // After the daemon died, the first failure with a lost connection may have taken effect.
     const lost = !ok && /ENOTCONN|ECONNABORTED|ENOENT/.test(errno);
+    // ... and nothing succeeds after it: else the mount answered as if gone while it served.
+    if (lost && !crashed) m.violation(`${key(open.ns, open.zone)}: op ${open.n} (${open.op}) failed with ${errno} while the daemon served`);
+    if (ok && pending) m.violation(`${key(open.ns, open.zone)}: op ${open.n} succeeded after op ${pending.intent.n} failed with a lost connection`);
     if (crashed && lost) {
       if (!pending) pending = { intent: open, bytes };
       open = undefined;
@@ -394,6 +404,7 @@ describe.skipIf(!isRoot)('randomized soak', () => {
             await Promise.all(workers.map((w) => w.done));
             await stopDaemon(daemon, mnt, 'SIGKILL');
             pending = workers.map((w) => consume(m, w, true)).filter((x): x is Pending => x !== undefined);
+
             daemon = await startDaemon(store, mnt, logFile);
             counts.kills++;
             counts.restarts++;

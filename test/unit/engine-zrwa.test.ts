@@ -53,6 +53,10 @@ describe('ZRWA geometry', () => {
     expect(g.zrwafg).toBe(512);
     expect(g.numzrwa).toBe(4);
     expect(resolveGeometry(geo({ maxOpen: 0, maxActive: 0, numzrwa: undefined })).numzrwa).toBe(8);
+    // The default active limit (14) above the sequential zones (2): the default follows the zones.
+    const small = resolveGeometry({ capacity: 4 * 16 * 2 ** 20, zoneSize: 16 * 2 ** 20, lbaSize: 4096, zrwas: 8192 });
+    expect(small.maxActive).toBe(14);
+    expect(small.numzrwa).toBe(2);
   });
 
   it.each([

@@ -40,6 +40,9 @@ describe('store create/open', () => {
     expect(() => createNamespace(dir, GEO, { name: 'nvme0n1' })).toThrow(/already exists/);
     expect(() => createNamespace(dir, GEO, { name: '../x' })).toThrow(/invalid namespace name/);
     expect(() => createNamespace(dir, GEO, { name: 'ctl' })).toThrow(/reserved/);
+    // Each refusal names its own reason: "." does not contain "..".
+    expect(() => createNamespace(dir, GEO, { name: '.' })).toThrow('invalid namespace name ".": "." names a directory');
+    expect(() => createNamespace(dir, GEO, { name: 'a..b' })).toThrow('the name contains ".."');
   });
 
   it('persists data, write pointers and states across close and reopen', () => {

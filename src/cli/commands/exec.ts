@@ -26,7 +26,12 @@ export const EXEC_REQUIREMENTS: readonly Requirement[] = [
     usedFor: 'zonefuse exec',
     load: async () => {
       const lib = nativeArtifact(PRELOAD_LIBRARY);
-      const r = spawnSync('cat', ['/proc/self/maps'], { encoding: 'utf8', env: { ...process.env, LD_PRELOAD: lib } });
+      // The probe process is node itself (a dynamically linked glibc program that is always
+      // there), not a tool looked up on PATH: a PATH without cat must not fail this check.
+      const r = spawnSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))"], {
+        encoding: 'utf8', env: { ...process.env, LD_PRELOAD: lib },
+      });
+      if (r.error) throw r.error;
       if (!r.stdout.includes(lib)) throw new Error(r.stderr.trim() || `${lib} is not mapped into a process started with it in LD_PRELOAD`);
       return `${lib} preloads`;
     },
