@@ -230,6 +230,9 @@ describe('zonefuse view in a real browser', () => {
     const c6 = await cellCentre(page, 6);
     await page.mouse.move(c6.x, c6.y);
     await page.waitForSelector('#descriptor[data-zone="6"][data-state="IMP_OPENED"]:not([hidden])', { timeout: 15_000 });
+    // The page may have drawn the zone after dd's first write and before its last: the descriptor
+    // follows (a frame for a zone under the pointer fetches it again), so wait for the final one.
+    await page.waitForFunction(() => /write pointerLBA 1664 \(/.test(document.querySelector('#descriptor')!.textContent ?? ''), null, { timeout: 15_000 });
     const text = await page.textContent('#descriptor');
     expect(text).toContain('nvme0n1 · zone 6');
     expect(text).toMatch(/write pointerLBA 1664 \(\+128, 50%\)/);

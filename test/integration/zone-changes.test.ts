@@ -4,9 +4,11 @@
  * and ctl commands, the reader reads only the groups of records that changed and reports exactly
  * the zones whose records differ, including zones the command did not name (an implicit close
  * to make room, a power cycle's roll-back); after a remount and after the daemon died it finds
- * another epoch and reads everything.
+ * another epoch and reads everything. And while another process keeps writing, a reader polling
+ * as fast as it can ends with exactly the file's contents.
  */
 import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
 import { mounted, run } from '../helpers/mount.js';
 import { ZoneTableReader } from '../../src/client/zone-table.js';
@@ -106,5 +108,66 @@ describe('a follower of zones.bin through changes.bin', () => {
     expect(crashed).toEqual(expect.arrayContaining([1001, 1900]));
     expect(reader.current!.state[1900]).toBe(ZoneState.EMPTY);
     expect(await step('a reset of all zones', () => ctl('reset all'), 'changes')).toEqual([5, 1000]);
+  }, TIMEOUT);
+});
+
+/**
+ * An FTL-like writer in its own process: 6 zones open at a time, each written an LBA at a time to
+ * full, then reset and replaced by another zone; `ops` operations in all.
+ */
+const WRITER = `
+const fs = require('fs');
+const [ns, ctl, zones, ops] = [process.argv[1], process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const fd = fs.openSync(ns, 'r+');
+const lba = Buffer.alloc(4096, 0x77);
+const wp = new Map();
+const pick = () => { for (;;) { const z = Math.floor(Math.random() * zones); if (!wp.has(z)) return z; } };
+const open = Array.from({ length: 6 }, pick);
+open.forEach((z) => wp.set(z, 0));
+for (let i = 0; i < ops; i++) {
+  const k = Math.floor(Math.random() * open.length);
+  const z = open[k];
+  const what = wp.get(z) === ${ZONE_LBAS} ? 'reset ' + z : 'write zone ' + z + ' at ' + wp.get(z);
+  try {
+    if (wp.get(z) === ${ZONE_LBAS}) {
+      fs.writeFileSync(ctl, 'reset ' + z + '\\n');
+      wp.delete(z);
+      open[k] = pick();
+      wp.set(open[k], 0);
+    } else {
+      fs.writeSync(fd, lba, 0, 4096, (z * ${ZONE_LBAS} + wp.get(z)) * 4096);
+      wp.set(z, wp.get(z) + 1);
+    }
+  } catch (e) {
+    console.error('writer, operation ' + i + ' (' + what + '): ' + e.message);
+    process.exit(1);
+  }
+}
+`;
+
+describe('a follower while another process writes', () => {
+  it('ends with exactly the zones the file shows, however the polls and the writes interleave', async () => {
+    const f = await mounted(['--size', `${ZONES * 64}K`, '--zone-size', '64K', '--conv-zones', '0', '--max-open', '0', '--max-active', '0']);
+    const dir = `${f.mnt}/nvme0n1.zones`;
+    const reader = new ZoneTableReader(dir);
+    await reader.poll();
+    const writer = spawn(process.execPath, ['-e', WRITER, f.ns(), `${dir}/ctl`, String(ZONES), '3000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    writer.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => writer.on('exit', (code) => resolve(code)));
+    let running = true;
+    void exited.then(() => (running = false));
+    const kinds = { none: 0, changes: 0, full: 0 };
+    while (running) {
+      await reader.poll();
+      kinds[reader.lastRead.kind]++;
+    }
+    expect(await exited, stderr).toBe(0);
+    await reader.poll();
+    const truth = decodeZonesBin(fs.readFileSync(`${dir}/zones.bin`)).zones;
+    const t = reader.current!;
+    for (let z = 0; z < ZONES; z++) expect(content(t.record(z)), `zone ${z}`).toBe(content(truth[z]!));
+    expect(truth.some((r) => r.resets > 0)).toBe(true);
+    console.log(`follower while writing: ${kinds.changes} polls read changed groups, ${kinds.full} read everything, ${kinds.none} found nothing new`);
   }, TIMEOUT);
 });
