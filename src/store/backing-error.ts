@@ -48,8 +48,8 @@ export function bytesWritten(e: unknown): number {
 }
 
 /**
- * Where failures that no caller is waiting for go (freeing a reset zone's space runs after the
- * reset was answered): to the listener a mount sets (its `errors` file and log), else the log.
+ * Where failures go that fail no caller (a reset zone's space that cannot be freed: the reset
+ * itself succeeded): to the listener a mount sets (its `errors` file and log), else the log.
  */
 export class FailureReporter {
   listener: ((e: BackingStoreError) => void) | undefined;

@@ -18,7 +18,6 @@ export type PowerEvent = 'power-loss' | 'shutdown';
  */
 export function flush(ns: NamespaceCore): void {
   const { cache, engine } = ns;
-  ns.reclaimer.drain();
   // Data first: a durable write pointer may only move over data that is on disk, and a failed
   // sync must leave the cache (and the undo log) as it was.
   syncData(ns);

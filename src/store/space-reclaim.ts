@@ -1,8 +1,9 @@
 /**
- * Freeing the data file's space (fallocate PUNCH_HOLE) where a zone holds no data any more: after
- * a reset in the background, and at once after a power loss or an unclean shutdown. A punch that
- * fails costs only space (reads above a write pointer return zeros regardless): it is reported,
- * not thrown, and that zone's freeing is given up.
+ * Freeing the data file's space (fallocate PUNCH_HOLE) where a zone holds no data any more: when
+ * a zone is reset (PRODUCT.md §1: the space is free when the reset returns, `du` shows it, as
+ * with zloop's truncate and QEMU's zeroing), after a power loss, and after an unclean shutdown.
+ * A punch that fails costs only space (reads above a write pointer return zeros regardless): it
+ * is reported, not thrown.
  */
 import { ZoneState } from '../engine/zone.js';
 import { ZonedNamespace } from '../engine/namespace.js';
@@ -11,18 +12,8 @@ import { Logger } from '../log.js';
 import { Sidecar } from './sidecar.js';
 import { BackingStoreError, FailureReporter, isSystemError } from './backing-error.js';
 
-/** How much of a reset zone one background step frees (about 1-3 ms of file-system work). */
-const PUNCH_CHUNK = 8 * 1024 * 1024;
-/** Delay before the first background step after a reset (see schedulePunchStep). */
-const PUNCH_DELAY_MS = 3;
-
 export class SpaceReclaimer {
   private punchWarned = false;
-  /** Reset zones whose space is still being freed: zone → next byte to free. */
-  private readonly pendingPunch = new Map<number, number>();
-  private punchScheduled = false;
-  private punchSynced = false;
-  private stopped = false;
   private readonly lbaSize: number;
   private readonly zoneBytes: number;
 
@@ -39,68 +30,28 @@ export class SpaceReclaimer {
   }
 
   /**
-   * Free the space of zones that are now Empty, in the background: deallocating 64 MiB takes the
-   * file system 10-20 ms, which would otherwise be the latency of every reset. The freeing runs
-   * on the event loop in chunks, right after the reset is answered, and never below a zone's
-   * current write pointer (so new writes are safe); stat, flush and close wait for it.
+   * Free the space of those of `zones` that are now Empty (just reset, or a fault cleared),
+   * before the command is answered. Their records were written; they are synced first, so that
+   * a host crash cannot keep an old write pointer over data already freed (docs/format.md §9.1).
+   * Deallocating a full 64 MiB zone costs the file system 10-20 ms: the price of `du` being true.
    */
   punchZones(zones: number[]): void {
-    for (const z of zones) {
-      if (this.engine.stateOf(z) === ZoneState.EMPTY) this.pendingPunch.set(z, z * this.zoneBytes);
+    const e = this.engine;
+    const empty = zones.filter((z) => e.stateOf(z) === ZoneState.EMPTY);
+    if (empty.length === 0) return;
+    try {
+      this.sidecar.sync();
+    } catch (err) {
+      // Freeing now could lose data a host crash would bring back: keep the space.
+      if (err instanceof BackingStoreError) this.failures.report(err);
+      else throw err;
+      return;
     }
-    if (this.pendingPunch.size > 0) this.schedulePunchStep();
-  }
-
-  /** Free one chunk of a pending zone; reschedules itself while work remains. */
-  private punchStep(): void {
-    if (this.stopped || this.pendingPunch.size === 0) return;
-    if (!this.punchSynced) {
-      // The reset's record must be on disk before its data is freed: otherwise a host crash
-      // could keep the old write pointer over data already gone.
-      try {
-        this.sidecar.sync();
-      } catch (e) {
-        // Freeing now could lose data a host crash would bring back: give the pending zones up.
-        this.pendingPunch.clear();
-        if (e instanceof BackingStoreError) this.failures.report(e);
-        else throw e;
-        return;
-      }
-      this.punchSynced = true;
+    for (const z of empty) {
+      const start = z * this.zoneBytes + e.dataLbas(z) * this.lbaSize;
+      const end = (z + 1) * this.zoneBytes;
+      if (start < end) this.punch(start, end - start);
     }
-    const [z, cursor] = this.pendingPunch.entries().next().value as [number, number];
-    const zoneEnd = (z + 1) * this.zoneBytes;
-    const start = Math.max(cursor, z * this.zoneBytes + this.engine.dataLbas(z) * this.lbaSize);
-    const stop = Math.min(zoneEnd, start + PUNCH_CHUNK);
-    const ok = start >= stop || this.punch(start, stop - start);
-    if (stop >= zoneEnd || !ok) this.pendingPunch.delete(z);
-    else this.pendingPunch.set(z, stop);
-    if (this.pendingPunch.size === 0) this.punchSynced = false;
-    else this.schedulePunchStep();
-  }
-
-  private schedulePunchStep(): void {
-    if (this.punchScheduled) return;
-    this.punchScheduled = true;
-    const step = (): void => {
-      this.punchScheduled = false;
-      this.punchStep();
-    };
-    // The first step waits PUNCH_DELAY_MS: libfuse answers truncate(2) only after a getattr it
-    // sends once the truncate handler has returned, and with setImmediate that getattr queues
-    // behind the first chunk (measured: 5-7 ms per 64 MiB reset instead of 1-2 ms).
-    if (!this.punchSynced) setTimeout(step, PUNCH_DELAY_MS);
-    else setImmediate(step);
-  }
-
-  /** Finish freeing reset zones now (before reporting allocation, flushing or closing). */
-  drain(): void {
-    while (this.pendingPunch.size > 0 && !this.stopped) this.punchStep();
-  }
-
-  /** No more background work (the namespace is closing). */
-  stop(): void {
-    this.stopped = true;
   }
 
   /** Discard data that was written above each zone's (rolled back) write pointer. */

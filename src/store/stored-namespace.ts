@@ -270,7 +270,7 @@ export class StoredNamespace {
 
   /**
    * Where backing file-system failures go that no caller is waiting for (freeing a reset zone's
-   * space in the background); by default the log. Failures of a call are thrown to its caller
+   * space, which the reset does not fail for); by default the log. Failures of a call are thrown to its caller
    * as BackingStoreError.
    */
   onBackgroundFailure(listener: ((e: BackingStoreError) => void) | undefined): void {
@@ -305,7 +305,6 @@ export class StoredNamespace {
    */
   startTrace(dir: string, limit?: number): TraceRecorder {
     if (this.core.trace) throw new Error(`namespace ${this.name} is already being traced`);
-    this.drainPunches();
     this.core.trace = new TraceRecorder(dir, this.name, this.core.sidecar.fd, limit);
     return this.core.trace;
   }
@@ -329,29 +328,20 @@ export class StoredNamespace {
 
   /** Bytes of the data file actually allocated (st_blocks × 512). */
   allocatedBytes(): number {
-    this.drainPunches();
     return fs.fstatSync(this.core.dataFd).blocks * 512;
   }
 
   /** Allocated byte ranges of the data file in [start, end). */
   allocatedRanges(start: number, end: number): Array<[number, number]> {
-    this.drainPunches();
     return allocatedRanges(this.core.dataFd, start, end);
-  }
-
-  /** Finish freeing reset zones now (before reporting allocation, flushing or closing). */
-  drainPunches(): void {
-    this.core.reclaimer.drain();
   }
 
   /** Close; with `clean` (the default) the sidecar is marked cleanly shut down. */
   close(clean = true): void {
     if (this.closed) return;
-    if (clean && !this.readOnly) this.drainPunches();
     this.closed = true;
     if (this.timerPoll) clearInterval(this.timerPoll);
     this.stopTrace();
-    this.core.reclaimer.stop();
     try {
       if (!this.readOnly && clean) {
         // A clean stop is the controller's shutdown: flush, then open zones become Closed (or Empty).

@@ -1,7 +1,7 @@
 /**
  * Zone management commands and zone-level faults (docs/format.md §9.1). Zone management is
  * durable: the records are written with durable_wp = wp, which also makes the zone's earlier
- * cached writes durable. A reset frees the zone's space in the background.
+ * cached writes durable. A reset frees the zone's space before it returns.
  */
 import { Rejection } from '../engine/status.js';
 import { ZoneAttr, ZoneState } from '../engine/zone.js';
@@ -52,8 +52,8 @@ function dataEnds(ns: NamespaceCore): Float64Array {
 }
 
 /**
- * For the trace: save the data of zones just emptied (their space is freed later, in the
- * background, so it is still in the file), before the command's own record.
+ * For the trace: save the data of zones just emptied (still in the file: their space is freed
+ * after this), before the command's own record.
  */
 function traceDiscarded(ns: NamespaceCore, changed: number[], before: Float64Array): void {
   const e = ns.engine;
