@@ -105,9 +105,11 @@ static int recover(struct log *l)
 		struct zbd_zone *z = &l->zones[i];
 		if (!zbd_zone_seq(z) || zbd_zone_offline(z))
 			continue;
-		if (l->zone == l->nr && !zbd_zone_full(z))
+		/* A read-only zone's write pointer is invalid (~0): read it like a finished zone. */
+		int sealed = zbd_zone_full(z) || zbd_zone_rdonly(z);
+		if (l->zone == l->nr && !sealed)
 			l->zone = i; /* the first zone with room; later ones are empty */
-		unsigned long long end = zbd_zone_full(z) ? z->start + z->capacity : z->wp;
+		unsigned long long end = sealed ? z->start + z->capacity : z->wp;
 		unsigned long long off = z->start;
 		while (off < end) {
 			if (pread(l->fd, l->buf, lba, off) != (ssize_t)lba)
@@ -115,7 +117,7 @@ static int recover(struct log *l)
 			uint32_t len = get32(l->buf + 4);
 			uint64_t seq = get64(l->buf + 8);
 			if (get32(l->buf) != MAGIC || get32(l->buf + 20) != crc32(l->buf, 20) || len > MAX_PAYLOAD - HDR) {
-				if (zbd_zone_full(z) && get32(l->buf) == 0)
+				if (sealed && get32(l->buf) == 0)
 					break; /* the rest of a finished zone is unwritten */
 				fprintf(stderr, "zlog: zone %u: no valid record at byte %llu below the write pointer\n", i, off);
 				return -1;

@@ -74,4 +74,26 @@ describe('examples/zoned-log (C on libzbd)', () => {
     expect(Number(/^active_zones: (\d+)$/m.exec(info)![1])).toBeLessThanOrEqual(1);
     expect(fs.readFileSync(f.zone(0)).every((b) => b === 0)).toBe(true);
   }, 240_000);
+
+  it('skips read-only and offline zones (faults a real drive can have) when it writes and recovers', async () => {
+    const dir = tmpDir('zonefuse-zlog-');
+    const zlog = path.join(dir, 'zlog');
+    const cc = run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', zlog, path.join(ROOT, 'examples/zoned-log/zlog.c'), '-lzbd']);
+    expect(cc.stderr).toBe('');
+    const f = await mounted(GEO);
+    const dev = f.ns();
+    // The first sequential zone goes read-only (with records in it), a later one offline.
+    const first = spawnSync(zlog, ['append', dev, '10'], { encoding: 'utf8', env: libEnv() });
+    expect(first.stderr).toBe('');
+    fs.writeFileSync(`${f.mnt}/nvme0n1.zones/ctl`, 'readonly 1\n');
+    fs.writeFileSync(`${f.mnt}/nvme0n1.zones/ctl`, 'offline 3\n');
+    expect(recover(zlog, dev)).toEqual({ records: 10, last: 10, torn: 0 });
+    const more = spawnSync(zlog, ['append', dev, '2000', '50'], { encoding: 'utf8', env: libEnv() });
+    expect(more.stderr).toBe('');
+    expect(more.stdout.trim().split('\n').pop()).toBe('synced 2010');
+    expect(recover(zlog, dev)).toEqual({ records: 2010, last: 2010, torn: 0 });
+    const report = fs.readFileSync(`${f.mnt}/nvme0n1.zones/report`, 'utf8').split('\n');
+    expect(report[1]).toMatch(/zcond:13\(ro\)/);
+    expect(report[3]).toMatch(/zcond:15\(of\)/);
+  }, 240_000);
 });
