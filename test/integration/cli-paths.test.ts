@@ -61,6 +61,8 @@ describe('one validation for both paths', () => {
       ['--max-open', '-1'],
       ['--endianness', 'middle'],
       ['--no-zoned', '--size', '1000'],
+      ['--no-zoned', '--size', '1M', '--zone-size', '1M'],
+      ['--no-zoned', '--size', '1M', '--zrwas', '8K', '--host-aware'],
     ];
     const before = { mounted: snapshot(s.mounted), offline: snapshot(s.offline), info: fs.readFileSync(`${s.mnt}/info`, 'utf8') };
     for (const args of cases) {
@@ -75,6 +77,8 @@ describe('one validation for both paths', () => {
       expect(m.stderr, what).not.toMatch(/\n\s+at /);
     }
     expect(cli(['create', s.mounted, '--ns', '']).stderr).toBe('zonefuse: invalid namespace name "": the name is empty\n');
+    expect(cli(['create', s.offline, '--no-zoned', '--size', '1M', '--zrwas', '8K', '--host-aware']).stderr)
+      .toBe('zonefuse: --zrwas, --host-aware apply to zoned namespaces only: not with --no-zoned\n');
     expect(snapshot(s.mounted)).toBe(before.mounted);
     expect(snapshot(s.offline)).toBe(before.offline);
     expect(fs.readFileSync(`${s.mnt}/info`, 'utf8')).toBe(before.info);

@@ -56,10 +56,28 @@ export function geometryFromFlags(f: CreateFlags): Partial<Geometry> {
   return g;
 }
 
+/** The options that only mean something for a zoned namespace, as the user spelled them. */
+function zonedOnlyOptions(f: CreateFlags): string[] {
+  const given: Array<[boolean, string]> = [
+    [f.zoneSize !== undefined, '--zone-size'], [f.zoneCapacity !== undefined, '--zone-capacity'],
+    [f.convZones !== undefined, '--conv-zones'], [f.maxOpen !== undefined, '--max-open'],
+    [f.maxActive !== undefined, '--max-active'], [f.zasl !== undefined, '--zasl'],
+    [f.descrExtSize !== undefined, '--descr-ext-size'], [f.zrwas !== undefined, '--zrwas'],
+    [f.zrwafg !== undefined, '--zrwafg'], [f.numzrwa !== undefined, '--numzrwa'], [f.rrl !== undefined, '--rrl'],
+    [f.frl !== undefined, '--frl'], [!f.crossRead, '--no-cross-read'], [f.hostAware === true, '--host-aware'],
+    [!f.autoTransition, '--no-auto-transition'],
+  ];
+  return given.filter(([set]) => set).map(([, name]) => name);
+}
+
 export function createCommand(store: string, flags: CreateFlags): void {
   // One validation for both paths (through a mounted store's ctl, or straight into the store),
   // before either is taken: the name, the geometry, a name already in use.
   if (flags.ns !== undefined) checkNamespaceName(flags.ns);
+  const zonedOnly = flags.zoned ? [] : zonedOnlyOptions(flags);
+  if (zonedOnly.length > 0) {
+    throw new CliError(`${zonedOnly.join(', ')} ${zonedOnly.length > 1 ? 'apply' : 'applies'} to zoned namespaces only: not with --no-zoned`);
+  }
   const geometry = geometryFromFlags(flags);
   resolveGeometry(geometry);
   const t = resolveTarget(store);
