@@ -28,14 +28,18 @@ function recover(zlog: string, dev: string): { records: number; last: number; to
   return { records: Number(m[1]), last: Number(m[2]), torn: Number(m[3]) };
 }
 
+/** The example built warning-free, and a fresh mount of GEO for it. */
+async function zlogOnMount(): Promise<{ zlog: string; f: Awaited<ReturnType<typeof mounted>>; dev: string }> {
+  const zlog = path.join(tmpDir('zonefuse-zlog-'), 'zlog');
+  const cc = run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', zlog, path.join(ROOT, 'examples/zoned-log/zlog.c'), '-lzbd']);
+  expect(cc.stderr).toBe('');
+  const f = await mounted(GEO);
+  return { zlog, f, dev: f.ns() };
+}
+
 describe('examples/zoned-log (C on libzbd)', () => {
   it('recovers every synced record after power cuts in the middle of writing', async () => {
-    const dir = tmpDir('zonefuse-zlog-');
-    const zlog = path.join(dir, 'zlog');
-    const cc = run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', zlog, path.join(ROOT, 'examples/zoned-log/zlog.c'), '-lzbd']);
-    expect(cc.stderr).toBe('');
-    const f = await mounted(GEO);
-    const dev = f.ns();
+    const { zlog, f, dev } = await zlogOnMount();
     expect(recover(zlog, dev)).toEqual({ records: 0, last: 0, torn: 0 });
 
     let synced = 0;
@@ -76,12 +80,7 @@ describe('examples/zoned-log (C on libzbd)', () => {
   }, 240_000);
 
   it('skips read-only and offline zones (faults a real drive can have) when it writes and recovers', async () => {
-    const dir = tmpDir('zonefuse-zlog-');
-    const zlog = path.join(dir, 'zlog');
-    const cc = run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', zlog, path.join(ROOT, 'examples/zoned-log/zlog.c'), '-lzbd']);
-    expect(cc.stderr).toBe('');
-    const f = await mounted(GEO);
-    const dev = f.ns();
+    const { zlog, f, dev } = await zlogOnMount();
     // The first sequential zone goes read-only (with records in it), a later one offline.
     const first = spawnSync(zlog, ['append', dev, '10'], { encoding: 'utf8', env: libEnv() });
     expect(first.stderr).toBe('');
