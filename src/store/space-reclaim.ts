@@ -33,7 +33,8 @@ export class SpaceReclaimer {
    * Free the space of those of `zones` that are now Empty (just reset, or a fault cleared),
    * before the command is answered. Their records were written; they are synced first, so that
    * a host crash cannot keep an old write pointer over data already freed (docs/format.md §9.1).
-   * Deallocating a full 64 MiB zone costs the file system 10-20 ms: the price of `du` being true.
+   * Deallocating a full 64 MiB zone costs the file system 5-75 ms (most with `discard`, for data
+   * already written back): the price of `du` being true.
    */
   punchZones(zones: number[]): void {
     const e = this.engine;

@@ -269,9 +269,9 @@ export class StoredNamespace {
   }
 
   /**
-   * Where backing file-system failures go that no caller is waiting for (freeing a reset zone's
-   * space, which the reset does not fail for); by default the log. Failures of a call are thrown to its caller
-   * as BackingStoreError.
+   * Where backing file-system failures go that fail no caller (a reset zone's space that cannot
+   * be freed: the reset succeeded); by default the log. Failures of a call are thrown to its
+   * caller as BackingStoreError.
    */
   onBackgroundFailure(listener: ((e: BackingStoreError) => void) | undefined): void {
     this.core.failures.listener = listener;
