@@ -4,4 +4,5 @@ export * from './status.js';
 export * from './zone.js';
 export * from './namespace.js';
 export * from './timers.js';
+export * from './zone-list.js';
 export * from './loss-policy.js';

@@ -13,7 +13,8 @@
 import { Geometry, resolveGeometry } from './geometry.js';
 import { Rejection, Status, NvmeStatus } from './status.js';
 import { ZoneAttr, ZoneState, ZoneType, isActive, isValidStoredState } from './zone.js';
-import { DeviceEvent, DeviceEventReason, TimerList } from './timers.js';
+import { DeviceEvent, DeviceEventReason } from './timers.js';
+import { OrderedZoneList } from './zone-list.js';
 
 const NOT_WP = ZoneState.NOT_WP;
 const EMPTY = ZoneState.EMPTY;
@@ -191,16 +192,13 @@ export class ZonedNamespace {
   private readonly zrwaEnd: Float64Array;
   private zrwaFree = 0;
   /** Zones that are Full (RRL timer) and zones that are active (FRL timer), by entry time. */
-  private readonly fullTimer: TimerList;
-  private readonly activeTimer: TimerList;
+  private readonly fullTimer: OrderedZoneList;
+  private readonly activeTimer: OrderedZoneList;
   private readonly clock: () => number;
 
   /** FIFO of implicitly opened resource-holding zones, oldest at the head (doubly linked). */
-  private readonly ioPrev: Int32Array;
-  private readonly ioNext: Int32Array;
-  private readonly ioSeq: Float64Array;
-  private ioHead = -1;
-  private ioTail = -1;
+  /** Implicitly opened zones, oldest first (the controller closes the head to make room). */
+  private readonly implicitOpen: OrderedZoneList;
   private ioCounter = 0;
 
   private nrOpen = 0;
@@ -237,8 +235,8 @@ export class ZonedNamespace {
     const n = this.nrZones;
     // Only namespaces that use a feature pay its memory.
     this.zrwaEnd = new Float64Array(this.zrwaLbas !== 0 ? n : 0);
-    this.fullTimer = new TimerList(this.rrlMs !== 0 ? n : 0);
-    this.activeTimer = new TimerList(this.frlMs !== 0 ? n : 0);
+    this.fullTimer = new OrderedZoneList(this.rrlMs !== 0 ? n : 0);
+    this.activeTimer = new OrderedZoneList(this.frlMs !== 0 ? n : 0);
     this.state = new Uint8Array(n);
     this.wp = new Float64Array(n);
     this.attrs = new Uint8Array(n);
@@ -246,9 +244,7 @@ export class ZonedNamespace {
     this.resets = new Uint32Array(n);
     this.finishes = new Uint32Array(n);
     this.written = new Float64Array(n);
-    this.ioPrev = new Int32Array(n).fill(-1);
-    this.ioNext = new Int32Array(n).fill(-1);
-    this.ioSeq = new Float64Array(n);
+    this.implicitOpen = new OrderedZoneList(n);
     this.touched = new Uint32Array(n);
     for (let z = 0; z < n; z++) {
       const conv = z < this.convZones;
@@ -344,16 +340,16 @@ export class ZonedNamespace {
    */
   timerSinceOf(z: number): number {
     const s = this.state[z]!;
-    if (s === FULL) return this.fullTimer.since.length ? this.fullTimer.since[z]! : -1;
-    if (isActive(s)) return this.activeTimer.since.length ? this.activeTimer.since[z]! : -1;
+    if (s === FULL) return this.fullTimer.key.length ? this.fullTimer.key[z]! : -1;
+    if (isActive(s)) return this.activeTimer.key.length ? this.activeTimer.key[z]! : -1;
     return -1;
   }
 
   /** The device time at which the next timer expires, or Infinity when none runs. */
   nextDeadline(): number {
     let t = Infinity;
-    if (this.fullTimer.head >= 0) t = this.fullTimer.since[this.fullTimer.head]! + this.rrlMs;
-    if (this.activeTimer.head >= 0) t = Math.min(t, this.activeTimer.since[this.activeTimer.head]! + this.frlMs);
+    if (this.fullTimer.head >= 0) t = this.fullTimer.key[this.fullTimer.head]! + this.rrlMs;
+    if (this.activeTimer.head >= 0) t = Math.min(t, this.activeTimer.key[this.activeTimer.head]! + this.frlMs);
     return t;
   }
 
@@ -391,7 +387,7 @@ export class ZonedNamespace {
 
   /** The implicitly opened zone the controller would close next, or -1. */
   get oldestImplicitlyOpen(): number {
-    return this.ioHead;
+    return this.implicitOpen.head;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -446,11 +442,11 @@ export class ZonedNamespace {
       resets: this.resets[z]!,
       finishes: this.finishes[z]!,
       written: this.written[z]!,
-      ioSeq: this.ioSeq[z]!,
+      ioSeq: this.implicitOpen.key[z]!,
       ext: this.ext.get(z),
       zrwaEnd: this.zrwaEnd.length ? this.zrwaEnd[z]! : 0,
-      fullSince: this.fullTimer.since.length ? this.fullTimer.since[z]! : -1,
-      activeSince: this.activeTimer.since.length ? this.activeTimer.since[z]! : -1,
+      fullSince: this.fullTimer.key.length ? this.fullTimer.key[z]! : -1,
+      activeSince: this.activeTimer.key.length ? this.activeTimer.key[z]! : -1,
     });
   }
 
@@ -487,10 +483,10 @@ export class ZonedNamespace {
     const nowOpen = to === IOPEN || to === EOPEN;
     this.nrOpen += (nowOpen ? 1 : 0) - (wasOpen ? 1 : 0);
     this.nrActive += (isActive(to) ? 1 : 0) - (isActive(from) ? 1 : 0);
-    if (from === IOPEN) this.unlinkIo(z);
+    if (from === IOPEN) this.implicitOpen.remove(z);
     if (to === IOPEN) {
-      if (seq >= 0) this.linkIoBySeq(z, seq);
-      else this.linkIoTail(z);
+      if (seq >= 0) this.implicitOpen.insertSorted(z, seq);
+      else this.implicitOpen.push(z, ++this.ioCounter);
     }
   }
 
@@ -505,43 +501,6 @@ export class ZonedNamespace {
       this.attrs[z]! &= ~ZoneAttr.ZRWAV;
       this.zrwaFree++;
     }
-  }
-
-  private linkIoTail(z: number): void {
-    this.ioSeq[z] = ++this.ioCounter;
-    this.ioPrev[z] = this.ioTail;
-    this.ioNext[z] = -1;
-    if (this.ioTail >= 0) this.ioNext[this.ioTail] = z;
-    else this.ioHead = z;
-    this.ioTail = z;
-  }
-
-  /** Only used when reverting: walk from the head (the list is at most max-open long). */
-  private linkIoBySeq(z: number, seq: number): void {
-    this.ioSeq[z] = seq;
-    let after = -1;
-    let cur = this.ioHead;
-    while (cur >= 0 && this.ioSeq[cur]! < seq) {
-      after = cur;
-      cur = this.ioNext[cur]!;
-    }
-    this.ioPrev[z] = after;
-    this.ioNext[z] = cur;
-    if (after >= 0) this.ioNext[after] = z;
-    else this.ioHead = z;
-    if (cur >= 0) this.ioPrev[cur] = z;
-    else this.ioTail = z;
-  }
-
-  private unlinkIo(z: number): void {
-    const p = this.ioPrev[z]!;
-    const n = this.ioNext[z]!;
-    if (p >= 0) this.ioNext[p] = n;
-    else this.ioHead = n;
-    if (n >= 0) this.ioPrev[n] = p;
-    else this.ioTail = p;
-    this.ioPrev[z] = -1;
-    this.ioNext[z] = -1;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -581,7 +540,7 @@ export class ZonedNamespace {
       return this.reject(Status.TOO_MANY_ACTIVE, op, z, lba,
         `opening zone ${z} needs an active resource; ${this.nrActive} of ${this.maxActive} in use`);
     }
-    if (this.maxOpen !== 0 && this.nrOpen + 1 > this.maxOpen && !(this.autoTransition && this.ioHead >= 0)) {
+    if (this.maxOpen !== 0 && this.nrOpen + 1 > this.maxOpen && !(this.autoTransition && this.implicitOpen.head >= 0)) {
       return this.reject(Status.TOO_MANY_OPEN, op, z, lba,
         `opening zone ${z} needs an open resource; ${this.nrOpen} of ${this.maxOpen} in use` +
         (this.autoTransition ? ', none implicitly opened' : ''));
@@ -592,7 +551,7 @@ export class ZonedNamespace {
   /** Close the oldest implicitly opened zone if z could not open otherwise. */
   private makeRoomToOpen(z: number): void {
     if (!this.limited(z) || this.maxOpen === 0 || this.nrOpen < this.maxOpen) return;
-    const victim = this.ioHead;
+    const victim = this.implicitOpen.head;
     this.touch(victim);
     this.moveTo(victim, CLOSED);
   }
@@ -855,10 +814,10 @@ export class ZonedNamespace {
   tick(now = this.clock()): DeviceEvent[] {
     this.begin();
     const events: DeviceEvent[] = [];
-    const expire = (list: TimerList, limitMs: number, attr: number, reason: DeviceEventReason): void => {
-      while (list.head >= 0 && list.since[list.head]! + limitMs <= now) {
+    const expire = (list: OrderedZoneList, limitMs: number, attr: number, reason: DeviceEventReason): void => {
+      while (list.head >= 0 && list.key[list.head]! + limitMs <= now) {
         const z = list.head;
-        const at = list.since[z]! + limitMs;
+        const at = list.key[z]! + limitMs;
         this.touch(z);
         list.remove(z);
         const from = this.attrs[z]!;
@@ -1376,31 +1335,29 @@ export class ZonedNamespace {
     if (this.zrwaEnd.length) this.zrwaEnd[z] = (rec.attrs & ZoneAttr.ZRWAV) !== 0 ? rec.zrwaEnd ?? rec.wp : rec.wp;
     const since = rec.timerSince !== undefined && rec.timerSince >= 0 ? rec.timerSince : this.clock();
     // Only the start times here: finishLoad() links the timer lists in time order.
-    if (this.fullTimer.since.length) this.fullTimer.since[z] = -1;
-    if (this.activeTimer.since.length) this.activeTimer.since[z] = -1;
-    if (this.rrlMs !== 0 && s === FULL && (rec.attrs & ZoneAttr.RZR) === 0) this.fullTimer.since[z] = since;
-    if (this.frlMs !== 0 && isActive(s) && (rec.attrs & ZoneAttr.FZR) === 0) this.activeTimer.since[z] = since;
+    if (this.fullTimer.key.length) this.fullTimer.key[z] = -1;
+    if (this.activeTimer.key.length) this.activeTimer.key[z] = -1;
+    if (this.rrlMs !== 0 && s === FULL && (rec.attrs & ZoneAttr.RZR) === 0) this.fullTimer.key[z] = since;
+    if (this.frlMs !== 0 && isActive(s) && (rec.attrs & ZoneAttr.FZR) === 0) this.activeTimer.key[z] = since;
   }
 
   /** Rebuild resource counts and the implicit-open FIFO after loadZone(); check the limits. */
   finishLoad(): void {
     this.nrOpen = 0;
     this.nrActive = 0;
-    this.ioHead = this.ioTail = -1;
-    this.ioPrev.fill(-1);
-    this.ioNext.fill(-1);
+    this.implicitOpen.clear();
     let zrwa = 0;
     const full: number[] = [];
     const active: number[] = [];
     for (let z = this.convZones; z < this.nrZones; z++) {
       if ((this.attrs[z]! & ZoneAttr.ZRWAV) !== 0) zrwa++;
-      if (this.fullTimer.since.length && this.fullTimer.since[z]! >= 0) full.push(z);
-      if (this.activeTimer.since.length && this.activeTimer.since[z]! >= 0) active.push(z);
+      if (this.fullTimer.key.length && this.fullTimer.key[z]! >= 0) full.push(z);
+      if (this.activeTimer.key.length && this.activeTimer.key[z]! >= 0) active.push(z);
       if (!this.limited(z)) continue;
       const s = this.state[z]!;
       if (s === IOPEN || s === EOPEN) this.nrOpen++;
       if (isActive(s)) this.nrActive++;
-      if (s === IOPEN) this.linkIoTail(z);
+      if (s === IOPEN) this.implicitOpen.push(z, ++this.ioCounter);
     }
     relinkSorted(this.fullTimer, full);
     relinkSorted(this.activeTimer, active);
@@ -1423,16 +1380,16 @@ export class ZonedNamespace {
 }
 
 /** Put a reverted zone back in a timer list at its old place (or out of it). */
-function restoreTimer(list: TimerList, z: number, since: number): void {
-  if (!list.since.length) return;
+function restoreTimer(list: OrderedZoneList, z: number, since: number): void {
+  if (!list.key.length) return;
   if (since >= 0) list.insertSorted(z, since);
   else list.remove(z);
 }
 
 /** Link loaded zones (whose `since` is set but which are not linked yet) in time order. */
-function relinkSorted(list: TimerList, zones: number[]): void {
-  if (!list.since.length) return;
-  const times = new Map(zones.map((z) => [z, list.since[z]!]));
+function relinkSorted(list: OrderedZoneList, zones: number[]): void {
+  if (!list.key.length) return;
+  const times = new Map(zones.map((z) => [z, list.key[z]!]));
   zones.sort((a, b) => times.get(a)! - times.get(b)! || a - b);
   list.clear();
   for (const z of zones) list.push(z, times.get(z)!);

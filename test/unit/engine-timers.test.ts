@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import {
-  ZonedNamespace, ZoneAttr, Status, isRejection, TimerList,
+  ZonedNamespace, ZoneAttr, Status, isRejection, OrderedZoneList,
   type DeviceEvent, type Geometry, type Rejection,
 } from '../../src/engine/index.js';
 import { E, IO, EO, C, F } from '../helpers/states.js';
@@ -193,9 +193,9 @@ describe('timers and the rest of the engine', () => {
   });
 });
 
-describe('TimerList', () => {
-  it('keeps zones in start order through push, sorted insert and removal', () => {
-    const t = new TimerList(6);
+describe('OrderedZoneList', () => {
+  it('keeps zones in key order through push, sorted insert and removal', () => {
+    const t = new OrderedZoneList(6);
     t.push(1, 10);
     t.push(2, 20);
     t.push(3, 30);
