@@ -82,12 +82,7 @@ export class VolatileCache {
    * moved up over the prefix of its unflushed writes the policy keeps.
    */
   survivors(policy: LossPolicy): Float64Array {
-    const kept = Float64Array.from(this.durable);
-    for (const [z, ends] of this.unflushed) {
-      const k = survivingWrites(policy, z, ends.length);
-      if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
-    }
-    return kept;
+    return keptAfterLoss(this.durable, this.unflushed, policy);
   }
 
   /**
@@ -95,12 +90,7 @@ export class VolatileCache {
    * unflushed writes as survivors() (-1: no ZRWA kept). Empty without ZRWA support.
    */
   windowSurvivors(policy: LossPolicy): Float64Array {
-    const kept = Float64Array.from(this.durableZrwa);
-    for (const [z, ends] of this.unflushedWindow) {
-      const k = survivingWrites(policy, z, ends.length);
-      if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
-    }
-    return kept;
+    return keptAfterLoss(this.durableZrwa, this.unflushedWindow, policy);
   }
 
   /**
@@ -148,4 +138,14 @@ export class VolatileCache {
     this.undo.save(dataFd, slba * lbaSize, n * lbaSize);
     this.overwritten.add(z);
   }
+}
+
+/** Per zone the durable value, moved up to where the prefix of its unflushed writes `policy` keeps ends. */
+function keptAfterLoss(durable: Float64Array, unflushed: Map<number, number[]>, policy: LossPolicy): Float64Array {
+  const kept = Float64Array.from(durable);
+  for (const [z, ends] of unflushed) {
+    const k = survivingWrites(policy, z, ends.length);
+    if (k > 0) kept[z] = Math.max(kept[z]!, ends[k - 1]!);
+  }
+  return kept;
 }

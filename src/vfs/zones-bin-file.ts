@@ -6,18 +6,14 @@
  * Each record carries its zone's change sequence number (MountedNamespace.changes).
  */
 import { ZoneChangeState, readZonesBin, zonesBinSize } from '../format/zones-bin.js';
-import { Attr, Owner, fileAttr } from './attr.js';
-import { Handle, Node } from './node.js';
+import { Attr, fileAttr } from './attr.js';
+import { Handle } from './node.js';
+import { LiveReadOnlyFile } from './live-file.js';
 import { MountedNamespace } from './mounted-namespace.js';
-import { E } from './errno.js';
 
 export const ZONES_BIN = 'zones.bin';
 
-export class ZonesBinFile implements Node {
-  readonly holdsData = false;
-
-  constructor(private readonly owner: Owner, readonly m: MountedNamespace) {}
-
+export class ZonesBinFile extends LiveReadOnlyFile {
   get engine(): MountedNamespace['ns']['engine'] {
     return this.m.ns.engine;
   }
@@ -31,23 +27,7 @@ export class ZonesBinFile implements Node {
     return fileAttr(this.owner, 0o444, zonesBinSize(this.engine.nrZones), 0, 4096, this.m.mtime);
   }
 
-  open(h: Handle): number {
-    return h.writable ? -E.EACCES : 0;
-  }
-
   read(_h: Handle, buf: Buffer, len: number, pos: number): number {
     return readZonesBin(this, buf, len, pos);
-  }
-
-  write(): number {
-    return -E.EBADF;
-  }
-
-  truncate(): number {
-    return -E.EACCES;
-  }
-
-  readdir(): number {
-    return -E.ENOTDIR;
   }
 }
